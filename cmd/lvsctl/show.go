@@ -1,0 +1,166 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/lvsctl/lvsctl/internal/state"
+	"github.com/lvsctl/lvsctl/schema"
+)
+
+// hostList orders the derived hosts by name, for both renderings.
+func hostList(l *schema.Loaded) []*state.Host {
+	out := make([]*state.Host, 0, len(l.Hosts))
+	for _, h := range l.Hosts {
+		out = append(out, h)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// renderShow prints what each host must have, one object a line, with the
+// reasons it exists after "#".
+func renderShow(w io.Writer, l *schema.Loaded) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	for i, h := range hostList(l) {
+		if i > 0 {
+			fmt.Fprintln(tw)
+		}
+		fmt.Fprintf(tw, "%s (%s)\n", h.Name, reach(l.Cluster.Hosts[h.Name]))
+		if h.Exclusive {
+			fmt.Fprintf(tw, "  ipvs table\towned whole (exclusive)\t\n")
+		}
+		for _, s := range h.Sysctls {
+			line(tw, "sysctl "+s.Key, "= "+s.Value, s.Why)
+		}
+		for _, k := range h.Links {
+			line(tw, "link "+k.Name, k.Kind+" up", k.Why)
+		}
+		for _, a := range h.Addresses {
+			line(tw, "address "+a.Prefix.String(), "dev "+a.Interface, a.Why)
+		}
+		for _, r := range h.Routes {
+			verb := "checked"
+			if r.Manage {
+				verb = "managed"
+			}
+			line(tw, "route "+r.Dst.String(), "via "+r.Gateway.String()+" ("+verb+")", r.Why)
+		}
+		for _, m := range h.MarkRules {
+			line(tw, fmt.Sprintf("mark %d", m.Mark), fmt.Sprintf("%s daddr %s %s dport {%s}", ipName(m.Family), m.Addr, m.Protocol, ports(m.Ports)), m.Why)
+		}
+		if t := h.Timeouts; t != nil {
+			line(tw, "ipvs timeouts", fmt.Sprintf("tcp %s tcpfin %s udp %s", secs(t.TCP), secs(t.TCPFin), secs(t.UDP)), t.Why)
+		}
+		for _, s := range h.Services {
+			line(tw, "ipvs service "+s.Key.String(), describeService(s), s.Why)
+			for _, d := range s.Dests {
+				line(tw, "  -> "+d.Addr.String(), describeDest(d), d.Why)
+			}
+		}
+		for _, n := range h.Notes {
+			fmt.Fprintf(tw, "  note: %s\n", n)
+		}
+	}
+	return tw.Flush()
+}
+
+func line(w io.Writer, what, detail string, why []string) {
+	fmt.Fprintf(w, "  %s\t%s\t# %s\n", what, detail, strings.Join(why, "; "))
+}
+
+func reach(h *schema.Host) string {
+	var parts []string
+	switch {
+	case h == nil:
+		return "?"
+	case h.SSH != nil:
+		target := h.SSH.Address
+		if h.SSH.User != "" {
+			target = h.SSH.User + "@" + target
+		}
+		if h.SSH.Port != 22 {
+			target += fmt.Sprintf(" port %d", h.SSH.Port)
+		}
+		parts = append(parts, "ssh "+target)
+	default:
+		parts = append(parts, "this machine")
+	}
+	if h.Netns != "" {
+		parts = append(parts, "netns "+h.Netns)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func describeService(s *state.Service) string {
+	parts := []string{s.Scheduler}
+	parts = append(parts, s.SchedFlags...)
+	if s.Persistent {
+		p := fmt.Sprintf("persistent %ds", s.Timeout)
+		if s.NetmaskBits != fullBits(s.Key) {
+			p += fmt.Sprintf(" per /%d", s.NetmaskBits)
+		}
+		parts = append(parts, p)
+	}
+	if s.PE != "" {
+		parts = append(parts, "pe "+s.PE)
+	}
+	if s.OnePacket {
+		parts = append(parts, "one-packet")
+	}
+	return strings.Join(parts, ", ")
+}
+
+func fullBits(k state.ServiceKey) int {
+	if k.Family == state.IPv6 {
+		return 128
+	}
+	return 32
+}
+
+func describeDest(d *state.Destination) string {
+	parts := []string{string(d.Forward), fmt.Sprintf("weight %d", d.Weight)}
+	if d.Weight == 0 {
+		parts[1] += " (quiesced)"
+	}
+	if d.Forward == state.TUN {
+		t := d.TunnelType
+		if d.TunnelPort != 0 {
+			t += fmt.Sprintf(" port %d", d.TunnelPort)
+		}
+		if d.TunnelChecksum != "" && d.TunnelChecksum != "none" {
+			t += " " + d.TunnelChecksum
+		}
+		parts = append(parts, t)
+	}
+	if d.UpperThreshold != 0 || d.LowerThreshold != 0 {
+		parts = append(parts, fmt.Sprintf("thresholds %d..%d", d.LowerThreshold, d.UpperThreshold))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func ipName(f state.Family) string {
+	if f == state.IPv6 {
+		return "ip6"
+	}
+	return "ip"
+}
+
+func ports(ps []uint16) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = fmt.Sprint(p)
+	}
+	return strings.Join(s, ", ")
+}
+
+func secs(n uint32) string {
+	if n == 0 {
+		return "(kernel's)"
+	}
+	return fmt.Sprintf("%ds", n)
+}
+

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lvsctl/lvsctl/schema"
+)
+
+func newValidate() *cobra.Command {
+	var show bool
+	var output string
+	cmd := &cobra.Command{
+		Use:   "validate [DIR]",
+		Short: "Check a cluster definition against the schema and the LVS rules",
+		Long: `validate reads the CUE package in DIR (default: the current directory),
+checks it against lvsctl's schema and the rules LVS imposes, and prints one
+line per problem as file:line:col: field: message. It touches no host.
+
+With --show it also prints, host by host, every object the definition implies,
+each with the reason it exists.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "text" && output != "json" {
+				return fmt.Errorf("-o takes text or json, not %q", output)
+			}
+			dir := "."
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			loaded, err := schema.Load(dir)
+			var probs schema.Problems
+			if errors.As(err, &probs) {
+				for _, p := range probs {
+					fmt.Fprintln(cmd.ErrOrStderr(), p)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d problem%s; nothing was changed on any host.\n", dir, len(probs), plural(len(probs)))
+				return exitError{1}
+			}
+			if err != nil {
+				return err
+			}
+			if !show {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%d host%s, %d director%s, %d service%s)\n", dir,
+					len(loaded.Cluster.Hosts), plural(len(loaded.Cluster.Hosts)),
+					len(loaded.Cluster.Directors), plural(len(loaded.Cluster.Directors)),
+					countServices(loaded.Cluster), plural(countServices(loaded.Cluster)))
+				return nil
+			}
+			if output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(hostList(loaded))
+			}
+			return renderShow(cmd.OutOrStdout(), loaded)
+		},
+	}
+	cmd.Flags().BoolVar(&show, "show", false, "print every object the definition implies, host by host, with its reason")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "with --show: text or json")
+	return cmd
+}
+
+func countServices(c *schema.Cluster) int {
+	n := 0
+	for _, d := range c.Directors {
+		n += len(d.Services)
+	}
+	return n
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

@@ -1,0 +1,228 @@
+// Package state holds the value types that describe what a host has or should
+// have: IPVS services and destinations, addresses, links, sysctls, routes,
+// firewall-mark rules and global timeouts.
+//
+// Desired state (derived from the configuration) and live state (read from a
+// host) are the same types, so the planner can compare them field by field.
+// Desired objects carry Why: the reasons the configuration implies them. The
+// package does no I/O.
+package state
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// Host is everything lvsctl manages on one machine.
+type Host struct {
+	Name      string     `json:"name"`
+	Exclusive bool       `json:"exclusive,omitempty"` // lvsctl owns the whole IPVS table
+	Services  []*Service `json:"services,omitempty"`
+	Addresses []Address  `json:"addresses,omitempty"`
+	Links     []Link     `json:"links,omitempty"`
+	Sysctls   []Sysctl   `json:"sysctls,omitempty"`
+	Routes    []Route    `json:"routes,omitempty"`
+	MarkRules []MarkRule `json:"markRules,omitempty"`
+	Timeouts  *Timeouts  `json:"timeouts,omitempty"`
+	Notes     []string   `json:"notes,omitempty"` // things lvsctl leaves to the operator
+}
+
+// Protocol is an IP protocol number as IPVS uses it.
+type Protocol uint16
+
+// The protocols a virtual service can have.
+const (
+	TCP  Protocol = 6
+	UDP  Protocol = 17
+	SCTP Protocol = 132
+)
+
+func (p Protocol) String() string {
+	switch p {
+	case TCP:
+		return "tcp"
+	case UDP:
+		return "udp"
+	case SCTP:
+		return "sctp"
+	case 0:
+		return "any"
+	}
+	return fmt.Sprintf("proto-%d", uint16(p))
+}
+
+// MarshalText writes the protocol's name.
+func (p Protocol) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText reads a protocol's name.
+func (p *Protocol) UnmarshalText(b []byte) error {
+	if string(b) == "any" {
+		*p = 0
+		return nil
+	}
+	v, ok := ParseProtocol(string(b))
+	if !ok {
+		return fmt.Errorf("unknown protocol %q", b)
+	}
+	*p = v
+	return nil
+}
+
+// ParseProtocol is the inverse of Protocol.String for tcp, udp and sctp.
+func ParseProtocol(s string) (Protocol, bool) {
+	switch s {
+	case "tcp":
+		return TCP, true
+	case "udp":
+		return UDP, true
+	case "sctp":
+		return SCTP, true
+	}
+	return 0, false
+}
+
+// Family is an address family: "ipv4" or "ipv6".
+type Family string
+
+// The two address families.
+const (
+	IPv4 Family = "ipv4"
+	IPv6 Family = "ipv6"
+)
+
+// FamilyOf returns the family of a.
+func FamilyOf(a netip.Addr) Family {
+	if a.Is4() {
+		return IPv4
+	}
+	return IPv6
+}
+
+// ServiceKey is a virtual service's identity: (family, protocol, VIP, port)
+// or (family, firewall mark). It is comparable and usable as a map key.
+type ServiceKey struct {
+	Family   Family     `json:"family"`
+	Protocol Protocol   `json:"protocol,omitempty"`
+	Addr     netip.Addr `json:"address,omitzero"`
+	Port     uint16     `json:"port,omitempty"`
+	FWMark   uint32     `json:"fwmark,omitempty"`
+}
+
+// String renders the key the way ipvsadm -Ln does: "TCP 192.168.0.10:80",
+// "UDP [2001:db8::53]:53", "FWM 7 IPv6".
+func (k ServiceKey) String() string {
+	if k.FWMark != 0 {
+		if k.Family == IPv6 {
+			return fmt.Sprintf("FWM %d IPv6", k.FWMark)
+		}
+		return fmt.Sprintf("FWM %d", k.FWMark)
+	}
+	return strings.ToUpper(k.Protocol.String()) + " " + netip.AddrPortFrom(k.Addr, k.Port).String()
+}
+
+// Service is an IPVS virtual service and its destinations.
+type Service struct {
+	Key        ServiceKey `json:"key"`
+	Scheduler  string     `json:"scheduler"`
+	SchedFlags []string   `json:"schedFlags,omitempty"` // sh-fallback, sh-port, mh-fallback, mh-port
+	// Persistent services keep a client on one destination for Timeout seconds;
+	// clients are grouped by NetmaskBits (a prefix length in either family).
+	Persistent  bool           `json:"persistent,omitempty"`
+	Timeout     uint32         `json:"timeout,omitempty"`
+	NetmaskBits int            `json:"netmaskBits,omitempty"`
+	PE          string         `json:"pe,omitempty"`
+	OnePacket   bool           `json:"onePacket,omitempty"`
+	Dests       []*Destination `json:"destinations,omitempty"`
+	Why         []string       `json:"why,omitempty"`
+}
+
+// Forward is a destination's forwarding method.
+type Forward string
+
+// The forwarding methods.
+const (
+	NAT Forward = "nat" // masquerading, ipvsadm -m
+	DR  Forward = "dr"  // direct routing (gatewaying), ipvsadm -g
+	TUN Forward = "tun" // tunnelling, ipvsadm -i
+)
+
+// Describe names the method for people.
+func (f Forward) Describe() string {
+	switch f {
+	case NAT:
+		return "NAT"
+	case DR:
+		return "direct routing"
+	case TUN:
+		return "tunnel"
+	}
+	return string(f)
+}
+
+// DestKey is a destination's identity within its service.
+type DestKey = netip.AddrPort
+
+// Destination is an IPVS real server of one service.
+type Destination struct {
+	Addr           netip.AddrPort `json:"address"`
+	Weight         uint32         `json:"weight"`
+	Forward        Forward        `json:"forward"`
+	TunnelType     string         `json:"tunnelType,omitempty"` // ipip, gue, gre (tun only)
+	TunnelPort     uint16         `json:"tunnelPort,omitempty"` // gue only
+	TunnelChecksum string         `json:"tunnelChecksum,omitempty"`
+	UpperThreshold uint32         `json:"upperThreshold,omitempty"`
+	LowerThreshold uint32         `json:"lowerThreshold,omitempty"`
+	Why            []string       `json:"why,omitempty"`
+}
+
+// Address is an address with its prefix on an interface; (Interface, Prefix)
+// is its identity.
+type Address struct {
+	Interface string       `json:"interface"`
+	Prefix    netip.Prefix `json:"prefix"`
+	Why       []string     `json:"why,omitempty"`
+}
+
+// Link is a network device lvsctl needs up (lo, tunl0, ...). Kind names the
+// device type lvsctl creates when it is missing; "" for devices it only
+// expects to exist.
+type Link struct {
+	Name string   `json:"name"`
+	Kind string   `json:"kind,omitempty"`
+	Up   bool     `json:"up"`
+	Why  []string `json:"why,omitempty"`
+}
+
+// Sysctl is a key under /proc/sys in sysctl(8)'s dotted form, with its value.
+type Sysctl struct {
+	Key   string   `json:"key"`
+	Value string   `json:"value"`
+	Why   []string `json:"why,omitempty"`
+}
+
+// Route is a route lvsctl checks or, with Manage, keeps.
+type Route struct {
+	Dst     netip.Prefix `json:"destination"`
+	Gateway netip.Addr   `json:"gateway"`
+	Manage  bool         `json:"manage,omitempty"`
+	Why     []string     `json:"why,omitempty"`
+}
+
+// MarkRule sets Mark on packets to Addr with Protocol and one of Ports.
+type MarkRule struct {
+	Family   Family     `json:"family"`
+	Addr     netip.Addr `json:"address"`
+	Protocol Protocol   `json:"protocol"`
+	Ports    []uint16   `json:"ports"`
+	Mark     uint32     `json:"mark"`
+	Why      []string   `json:"why,omitempty"`
+}
+
+// Timeouts are the global IPVS timeouts in seconds; 0 leaves a value alone.
+type Timeouts struct {
+	TCP    uint32   `json:"tcp,omitempty"`
+	TCPFin uint32   `json:"tcpfin,omitempty"`
+	UDP    uint32   `json:"udp,omitempty"`
+	Why    []string `json:"why,omitempty"`
+}

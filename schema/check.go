@@ -1,0 +1,413 @@
+package schema
+
+import (
+	"fmt"
+	"math/bits"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+
+	"cuelang.org/go/cue"
+)
+
+// check applies the rules the CUE schema cannot express: name patterns,
+// addresses, and the relations between fields that the kernel (or ipvsadm,
+// where it is stricter for good reason) enforces. It also fills the parsed
+// fields of c. Every problem is placed at the field the user wrote.
+func check(c *Cluster, pos positioner) Problems {
+	k := &checker{c: c, pos: pos}
+	for _, name := range sortedKeys(c.Hosts) {
+		h := c.Hosts[name]
+		h.Name = name
+		k.host(path("hosts", name), h)
+	}
+	for _, name := range sortedKeys(c.Directors) {
+		d := c.Directors[name]
+		d.Name = name
+		k.director(path("directors", name), d)
+	}
+	return k.probs
+}
+
+type checker struct {
+	c     *Cluster
+	pos   positioner
+	probs Problems
+}
+
+// at is a field path being checked.
+type at []cue.Selector
+
+func path(labels ...string) at {
+	p := make(at, len(labels))
+	for i, l := range labels {
+		p[i] = cue.Str(l)
+	}
+	return p
+}
+
+func (p at) to(labels ...string) at {
+	return append(slices.Clip(p), path(labels...)...)
+}
+
+func (p at) index(i int) at { return append(slices.Clip(p), cue.Index(i)) }
+
+func (p at) String() string { return cue.MakePath(p...).String() }
+
+func (k *checker) errf(p at, format string, args ...any) {
+	k.probs = append(k.probs, problemAt(k.pos.at(p), p.String(), format, args...))
+}
+
+func (k *checker) err(p at, err error) {
+	if err != nil {
+		k.errf(p, "%s", err)
+	}
+}
+
+func (k *checker) host(p at, h *Host) {
+	if h.SSH != nil {
+		k.err(p.to("ssh", "address"), CheckSSHAddress(h.SSH.Address))
+		if h.SSH.User != "" {
+			k.err(p.to("ssh", "user"), CheckSSHUser(h.SSH.User))
+		}
+	}
+	if h.Netns != "" {
+		k.err(p.to("netns"), CheckNetnsName(h.Netns))
+	}
+	if h.AgentPath != "" {
+		k.err(p.to("agentPath"), CheckAgentPath(h.AgentPath))
+	}
+	if h.Interface != "" {
+		k.err(p.to("interface"), CheckInterfaceName(h.Interface))
+		if strings.Contains(h.Interface, ".") {
+			k.errf(p.to("interface"), "interface %q contains \".\", which sysctl(8) keys cannot name; lvsctl sets per-interface ARP sysctls on it", h.Interface)
+		}
+	}
+	k.sysctls(p.to("sysctls"), h.Sysctls)
+}
+
+func (k *checker) sysctls(p at, m map[string]SysctlValue) {
+	for _, key := range sortedKeys(m) {
+		k.err(p.to(key), CheckSysctlKey(key))
+		k.err(p.to(key), CheckSysctlValue(string(m[key])))
+	}
+}
+
+func (k *checker) director(p at, d *Director) {
+	h, ok := k.c.Hosts[d.Name]
+	if !ok {
+		k.errf(p, "director %q is not a host: add hosts.%s to say how to reach it", d.Name, quote(d.Name))
+	}
+	k.sysctls(p.to("sysctls"), d.Sysctls)
+	if ok {
+		for _, key := range sortedKeys(d.Sysctls) {
+			if hv, dup := h.Sysctls[key]; dup && hv != d.Sysctls[key] {
+				k.errf(p.to("sysctls", key), "%s is %q here but %q in hosts.%s.sysctls", key, d.Sysctls[key], hv, quote(d.Name))
+			}
+		}
+	}
+	for _, a := range sortedKeys(d.VIPs) {
+		k.vip(p.to("vips", a), a, d.VIPs[a])
+	}
+	seenFamily := map[string]bool{}
+	for i, g := range d.NATGateway {
+		addr, err := parseAddr(g)
+		if err != nil {
+			k.err(p.to("natGateway").index(i), err)
+			continue
+		}
+		if f := familyOf(addr); seenFamily[f] {
+			k.errf(p.to("natGateway").index(i), "a second %s gateway; give at most one per family", f)
+		} else {
+			seenFamily[f] = true
+			d.natGateways = append(d.natGateways, addr)
+		}
+	}
+	k.marks(p.to("marks"), d)
+	seen := map[string]string{} // service identity -> service name
+	for _, name := range sortedKeys(d.Services) {
+		s := d.Services[name]
+		s.Name = name
+		sp := p.to("services", name)
+		id, ok := k.service(sp, d, s)
+		if !ok {
+			continue
+		}
+		if other, dup := seen[id]; dup {
+			k.errf(sp, "service %q has the same identity (%s) as service %q on this director", name, id, other)
+			continue
+		}
+		seen[id] = name
+	}
+}
+
+func (k *checker) vip(p at, a string, v *VIP) {
+	addr, err := parseAddr(a)
+	if err != nil {
+		k.errf(p, "VIP key: %s", err)
+		return
+	}
+	v.addr = addr
+	k.err(p.to("interface"), CheckInterfaceName(v.Interface))
+	if v.Prefix != nil && addr.Is4() && *v.Prefix > 32 {
+		k.errf(p.to("prefix"), "prefix /%d is too long for IPv4 address %s (at most 32)", *v.Prefix, addr)
+	}
+	if !addr.IsGlobalUnicast() {
+		k.errf(p, "VIP %s is not a unicast address", addr)
+	}
+}
+
+func (k *checker) marks(p at, d *Director) {
+	type ruleKey struct {
+		addr  netip.Addr
+		proto string
+		port  uint16
+	}
+	owner := map[ruleKey]string{}
+	for _, name := range sortedKeys(d.Marks) {
+		g := d.Marks[name]
+		g.Name = name
+		gp := p.to(name)
+		addr, err := parseAddr(g.Address)
+		if err != nil {
+			k.err(gp.to("address"), err)
+			continue
+		}
+		g.addr = addr
+		for i, port := range g.Ports {
+			rk := ruleKey{addr, g.Protocol, port}
+			if other, dup := owner[rk]; dup {
+				k.errf(gp.to("ports").index(i), "%s %s port %d is already in mark group %q", g.Protocol, addr, port, other)
+				continue
+			}
+			owner[rk] = name
+		}
+	}
+}
+
+// service checks one virtual service and returns its identity as text.
+func (k *checker) service(p at, d *Director, s *Service) (string, bool) {
+	var id string
+	ok := true
+	switch {
+	case s.FWMark != 0:
+		if s.Address != "" || s.Port != 0 || s.Protocol != "" {
+			k.errf(p.to("fwmark"), "a firewall-mark service has no protocol, address or port of its own: its mark group says which packets it takes")
+			ok = false
+		}
+		fam := k.markFamily(p, d, s)
+		if s.Family != "" && fam != "" && s.Family != fam {
+			k.errf(p.to("family"), "family is %s but mark %d's groups are %s", s.Family, s.FWMark, fam)
+			ok = false
+		}
+		if s.Family == "" {
+			s.Family = fam
+		}
+		if s.Family == "" {
+			ok = false
+		}
+		id = fmt.Sprintf("fwmark %d %s", s.FWMark, s.Family)
+	case s.Address == "" || s.Port == 0:
+		k.errf(p, "a service needs address and port, or fwmark")
+		return "", false
+	default:
+		addr, err := parseAddr(s.Address)
+		if err != nil {
+			k.err(p.to("address"), err)
+			return "", false
+		}
+		s.addr = addr
+		if s.Protocol == "" {
+			s.Protocol = "tcp"
+		}
+		if s.Family != "" && s.Family != familyOf(addr) {
+			k.errf(p.to("family"), "family is %s but address %s is %s", s.Family, addr, familyOf(addr))
+		}
+		s.Family = familyOf(addr)
+		if !addr.IsGlobalUnicast() {
+			k.errf(p.to("address"), "%s is not a unicast address", addr)
+		}
+		id = fmt.Sprintf("%s %s", s.Protocol, netip.AddrPortFrom(addr, s.Port))
+	}
+
+	for i, f := range s.Flags {
+		if sched, _, _ := strings.Cut(f, "-"); sched != s.Scheduler {
+			k.errf(p.to("flags").index(i), "scheduler flag %s only applies to the %s scheduler; this service uses %s", f, sched, s.Scheduler)
+		}
+		if slices.Index(s.Flags, f) != i {
+			k.errf(p.to("flags").index(i), "scheduler flag %s is listed twice", f)
+		}
+	}
+	if s.OnePacket && s.FWMark == 0 && s.Protocol != "udp" {
+		k.errf(p.to("onePacket"), "one-packet scheduling is for UDP services (or firewall-mark services carrying UDP); this service is %s", s.Protocol)
+	}
+	if s.Persistence != nil {
+		k.persistence(p.to("persistence"), s)
+	}
+	k.realServers(p.to("realServers"), s)
+	return id, ok
+}
+
+// markFamily returns the family of the mark groups carrying s's mark, and
+// reports a missing group or groups of mixed families.
+func (k *checker) markFamily(p at, d *Director, s *Service) string {
+	fams := map[string]bool{}
+	for _, name := range sortedKeys(d.Marks) {
+		if g := d.Marks[name]; g.Mark == s.FWMark && g.addr.IsValid() {
+			fams[familyOf(g.addr)] = true
+		}
+	}
+	switch len(fams) {
+	case 0:
+		k.errf(p.to("fwmark"), "no mark group on this director sets mark %d: add one under marks (address, protocol, ports)", s.FWMark)
+		return ""
+	case 1:
+		for f := range fams {
+			return f
+		}
+	}
+	k.errf(p.to("fwmark"), "mark %d is set for both IPv4 and IPv6 addresses; a firewall-mark service has one family, use two marks", s.FWMark)
+	return ""
+}
+
+func (k *checker) persistence(p at, s *Service) {
+	ps := s.Persistence
+	switch {
+	case ps.Netmask != "" && ps.Prefix != nil:
+		k.errf(p.to("netmask"), "give netmask or prefix, not both")
+	case ps.Netmask != "":
+		if s.Family != "ipv4" {
+			k.errf(p.to("netmask"), "a netmask is for IPv4 services; an IPv6 service groups clients by prefix (1 to 128)")
+			break
+		}
+		m, err := netip.ParseAddr(ps.Netmask)
+		if err != nil || !m.Is4() {
+			k.errf(p.to("netmask"), "%q is not an IPv4 netmask such as 255.255.255.0", ps.Netmask)
+			break
+		}
+		v := m.As4()
+		word := uint32(v[0])<<24 | uint32(v[1])<<16 | uint32(v[2])<<8 | uint32(v[3])
+		if ones := bits.LeadingZeros32(^word); word<<ones != 0 {
+			k.errf(p.to("netmask"), "netmask %s is not contiguous", ps.Netmask)
+		}
+	case ps.Prefix != nil:
+		if s.Family == "ipv4" && *ps.Prefix > 32 {
+			k.errf(p.to("prefix"), "prefix /%d is too long for an IPv4 service (0 to 32)", *ps.Prefix)
+		}
+		if s.Family == "ipv6" && *ps.Prefix < 1 {
+			k.errf(p.to("prefix"), "an IPv6 service's persistence prefix is 1 to 128 (the kernel refuses 0)")
+		}
+	}
+	if ps.Engine == "sip" && s.FWMark == 0 && s.Protocol != "udp" {
+		k.errf(p.to("engine"), "the sip persistence engine reads UDP SIP messages; this service is %s", s.Protocol)
+	}
+}
+
+func (k *checker) realServers(p at, s *Service) {
+	seen := map[netip.AddrPort]string{}
+	for _, name := range sortedKeys(s.RealServers) {
+		r := s.RealServers[name]
+		r.Name = name
+		rp := p.to(name)
+		addr, err := parseAddr(r.Address)
+		if err != nil {
+			k.err(rp.to("address"), err)
+			continue
+		}
+		r.addr = addr
+		if !addr.IsGlobalUnicast() {
+			k.errf(rp.to("address"), "%s is not a unicast address the kernel accepts for a real server", addr)
+		}
+		if s.Family != "" && familyOf(addr) != s.Family && r.Forward != "tun" {
+			k.errf(rp.to("address"), "real server %s is %s but the service is %s; only tunnel forwarding may mix families", addr, familyOf(addr), s.Family)
+		}
+		k.realServerPort(rp, s, r)
+		k.tunnel(rp, r)
+		if r.LowerThreshold > r.UpperThreshold {
+			if r.UpperThreshold == 0 {
+				k.errf(rp.to("lowerThreshold"), "lowerThreshold %d needs an upperThreshold at least as large (0 means no upper limit, and the kernel refuses lower > upper)", r.LowerThreshold)
+			} else {
+				k.errf(rp.to("lowerThreshold"), "lowerThreshold %d is above upperThreshold %d", r.LowerThreshold, r.UpperThreshold)
+			}
+		}
+		if r.Host != "" {
+			if _, ok := k.c.Hosts[r.Host]; !ok {
+				k.errf(rp.to("host"), "no host named %q: declare it under hosts, or leave host out for a real server lvsctl does not manage", r.Host)
+			}
+		}
+		id := netip.AddrPortFrom(addr, *r.Port)
+		if other, dup := seen[id]; dup {
+			k.errf(rp, "real servers %q and %q are both %s", other, name, id)
+			continue
+		}
+		seen[id] = name
+	}
+}
+
+// realServerPort fills in the port and refuses port mapping where the packet
+// is not rewritten (direct routing and tunnelling).
+func (k *checker) realServerPort(rp at, s *Service, r *RealServer) {
+	svcPort := s.Port // 0 for a firewall-mark service
+	if r.Port == nil {
+		r.Port = &svcPort
+		return
+	}
+	if r.Forward != "nat" && *r.Port != svcPort {
+		what := fmt.Sprintf("the service's port %d", svcPort)
+		if s.FWMark != 0 {
+			what = "no port (a firewall-mark service keeps the client's port)"
+		}
+		k.errf(rp.to("port"), "%s forwarding cannot map ports (the packet reaches the real server unchanged): use %s, or leave port out", forwardName(r.Forward), what)
+		return
+	}
+	if r.Forward == "nat" && *r.Port == 0 && s.FWMark == 0 {
+		k.errf(rp.to("port"), "port 0 is only meaningful for a firewall-mark service")
+	}
+}
+
+func (k *checker) tunnel(rp at, r *RealServer) {
+	t := r.Tunnel
+	if r.Forward != "tun" {
+		if t != nil {
+			k.errf(rp.to("tunnel"), "tunnel settings need forward: \"tun\" (this real server uses %s)", forwardName(r.Forward))
+		}
+		return
+	}
+	if t == nil {
+		r.Tunnel = &Tunnel{Type: "ipip", Checksum: "none"}
+		return
+	}
+	tp := rp.to("tunnel")
+	switch {
+	case t.Type == "gue" && t.Port == 0:
+		k.errf(tp.to("port"), "a gue tunnel needs the real server's GUE port")
+	case t.Type != "gue" && t.Port != 0:
+		k.errf(tp.to("port"), "port is for gue tunnels; %s has no port", t.Type)
+	}
+	switch {
+	case t.Type == "ipip" && t.Checksum != "none":
+		k.errf(tp.to("checksum"), "ipip tunnels have no checksum option")
+	case t.Type == "gre" && t.Checksum == "remcsum":
+		k.errf(tp.to("checksum"), "remote checksum offload (remcsum) is for gue tunnels; gre takes none or csum")
+	}
+}
+
+func forwardName(f string) string {
+	switch f {
+	case "dr":
+		return "direct-routing"
+	case "tun":
+		return "tunnel"
+	}
+	return strings.ToUpper(f)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for key := range m {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
+	return keys
+}

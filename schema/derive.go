@@ -1,0 +1,276 @@
+package schema
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/lvsctl/lvsctl/internal/state"
+)
+
+// derive works out, host by host, every object the cluster implies: what the
+// directors declare, and what their services need on the real servers lvsctl
+// manages. Each derived object says why it exists. Where a host's declared
+// sysctl contradicts what a service needs, that is a problem at the
+// declaration.
+func derive(c *Cluster, pos positioner) (map[string]*state.Host, Problems) {
+	d := &deriver{c: c, pos: pos, hosts: map[string]*hostBuilder{}}
+	for _, name := range sortedKeys(c.Hosts) {
+		b := d.host(name)
+		for _, key := range sortedKeys(c.Hosts[name].Sysctls) {
+			b.declareSysctl(key, string(c.Hosts[name].Sysctls[key]), path("hosts", name, "sysctls", key))
+		}
+	}
+	for _, name := range sortedKeys(c.Directors) {
+		b := d.host(name)
+		for _, key := range sortedKeys(c.Directors[name].Sysctls) {
+			b.declareSysctl(key, string(c.Directors[name].Sysctls[key]), path("directors", name, "sysctls", key))
+		}
+	}
+	for _, name := range sortedKeys(c.Directors) {
+		d.director(c.Directors[name])
+	}
+	out := make(map[string]*state.Host, len(d.hosts))
+	for name, b := range d.hosts {
+		out[name] = b.h
+	}
+	return out, d.probs
+}
+
+type deriver struct {
+	c     *Cluster
+	pos   positioner
+	hosts map[string]*hostBuilder
+	probs Problems
+}
+
+func (d *deriver) host(name string) *hostBuilder {
+	b, ok := d.hosts[name]
+	if !ok {
+		b = &hostBuilder{d: d, h: &state.Host{Name: name}, sysctls: map[string]*sysctlEntry{}}
+		d.hosts[name] = b
+	}
+	return b
+}
+
+func (d *deriver) director(dir *Director) {
+	b := d.host(dir.Name)
+	b.h.Exclusive = dir.Ownership == "exclusive"
+	users := map[netip.Addr][]string{} // VIP -> services using it
+	for _, name := range sortedKeys(dir.Services) {
+		for _, a := range serviceVIPs(dir, dir.Services[name]) {
+			users[a] = append(users[a], name)
+		}
+	}
+	for _, a := range sortedKeys(dir.VIPs) {
+		v := dir.VIPs[a]
+		bitsLen := v.addr.BitLen()
+		if v.Prefix != nil {
+			bitsLen = *v.Prefix
+		}
+		why := "VIP declared in directors." + quote(dir.Name) + ".vips"
+		if len(users[v.addr]) == 0 {
+			why += " (no service uses it)"
+		}
+		b.address(v.Interface, netip.PrefixFrom(v.addr, bitsLen), why)
+	}
+	for _, a := range sortedAddrs(users) {
+		if _, declared := dir.VIPs[a.String()]; !declared {
+			b.note("VIP %s (service %s) is not in vips: lvsctl expects it on the director already, from keepalived or the host's own configuration", a, users[a][0])
+		}
+	}
+	if dir.Timeouts != nil {
+		b.h.Timeouts = &state.Timeouts{TCP: dir.Timeouts.TCP, TCPFin: dir.Timeouts.TCPFin, UDP: dir.Timeouts.UDP,
+			Why: []string{"declared in directors." + quote(dir.Name) + ".timeouts"}}
+	}
+	for _, name := range sortedKeys(dir.Marks) {
+		g := dir.Marks[name]
+		proto, _ := state.ParseProtocol(g.Protocol)
+		why := fmt.Sprintf("mark group %s", name)
+		if svc := serviceWithMark(dir, g.Mark); svc != "" {
+			why += ", for service " + svc
+		} else {
+			b.note("mark group %s sets mark %d, which no service on this director uses", name, g.Mark)
+		}
+		b.h.MarkRules = append(b.h.MarkRules, state.MarkRule{Family: state.FamilyOf(g.addr), Addr: g.addr,
+			Protocol: proto, Ports: slices.Clone(g.Ports), Mark: g.Mark, Why: []string{why}})
+	}
+	for _, name := range sortedKeys(dir.Services) {
+		d.service(b, dir, dir.Services[name])
+	}
+}
+
+func (d *deriver) service(b *hostBuilder, dir *Director, s *Service) {
+	sp := path("directors", dir.Name, "services", s.Name)
+	svc := &state.Service{
+		Key:       serviceKey(s),
+		Scheduler: s.Scheduler,
+		OnePacket: s.OnePacket,
+		Why:       []string{"service " + s.Name},
+	}
+	if len(s.Flags) > 0 {
+		svc.SchedFlags = slices.Sorted(slices.Values(s.Flags))
+	}
+	if p := s.Persistence; p != nil {
+		svc.Persistent, svc.Timeout, svc.PE = true, p.Timeout, p.Engine
+		svc.NetmaskBits = s.addr.BitLen()
+		if s.FWMark != 0 {
+			svc.NetmaskBits = map[string]int{"ipv4": 32, "ipv6": 128}[s.Family]
+		}
+		switch {
+		case p.Prefix != nil:
+			svc.NetmaskBits = *p.Prefix
+		case p.Netmask != "":
+			svc.NetmaskBits = 32 - trailingZeroBits(p.Netmask)
+		}
+	}
+	for _, rname := range sortedKeys(s.RealServers) {
+		r := s.RealServers[rname]
+		dest := &state.Destination{
+			Addr:           netip.AddrPortFrom(r.addr, *r.Port),
+			Weight:         r.Weight,
+			Forward:        state.Forward(r.Forward),
+			UpperThreshold: r.UpperThreshold,
+			LowerThreshold: r.LowerThreshold,
+			Why:            []string{"real server " + rname + " of service " + s.Name},
+		}
+		if r.Tunnel != nil {
+			dest.TunnelType, dest.TunnelPort, dest.TunnelChecksum = r.Tunnel.Type, r.Tunnel.Port, r.Tunnel.Checksum
+		}
+		svc.Dests = append(svc.Dests, dest)
+		if r.Host != "" {
+			d.realServerSide(dir, s, r, sp.to("realServers", rname))
+		}
+		if r.Forward == "nat" {
+			key, why := "net.ipv4.ip_forward", "NAT real server "+rname+" of service "+s.Name+": the director routes replies"
+			if r.addr.Is6() {
+				key = "net.ipv6.conf.all.forwarding"
+			}
+			b.need(key, "1", why, []string{"1"})
+		}
+	}
+	b.h.Services = append(b.h.Services, svc)
+}
+
+// realServerSide adds what a managed real server needs for its service.
+func (d *deriver) realServerSide(dir *Director, s *Service, r *RealServer, rp at) {
+	rs := d.host(r.Host)
+	host := d.c.Hosts[r.Host]
+	why := fmt.Sprintf("needed by service %s on %s, %s", s.Name, dir.Name, state.Forward(r.Forward).Describe())
+	vips := serviceVIPs(dir, s)
+	switch r.Forward {
+	case "dr":
+		for _, vip := range vips {
+			if vip.Is4() {
+				rs.arpSysctls(host, why, "lo")
+			}
+			rs.address("lo", netip.PrefixFrom(vip, vip.BitLen()), why)
+		}
+	case "tun":
+		dev, kind := tunnelDevice(r)
+		if dev == "" {
+			d.probs = append(d.probs, problemAt(d.pos.at(rp.to("host")), rp.to("host").String(),
+				"lvsctl does not set up a GUE receiver (fou) on a managed real server yet: leave host out and configure the receiver yourself"))
+			return
+		}
+		rs.link(dev, kind, why)
+		for _, vip := range vips {
+			if vip.Is4() {
+				rs.arpSysctls(host, why, dev)
+				rs.need("net.ipv4.conf.all.rp_filter", "0", why, []string{"0", "2"})
+				rs.need("net.ipv4.conf."+dev+".rp_filter", "0", why, []string{"0", "2"})
+			}
+			rs.address(dev, netip.PrefixFrom(vip, vip.BitLen()), why)
+		}
+	case "nat":
+		gw := netip.Addr{}
+		for _, g := range dir.natGateways {
+			if g.Is4() == r.addr.Is4() {
+				gw = g
+			}
+		}
+		if !gw.IsValid() {
+			rs.note("NAT real server of service %s on %s: directors.%s.natGateway names no %s address, so lvsctl cannot check that replies go back through the director",
+				s.Name, dir.Name, quote(dir.Name), familyOf(r.addr))
+			return
+		}
+		dst := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+		if gw.Is6() {
+			dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+		}
+		rs.route(state.Route{Dst: dst, Gateway: gw, Manage: host.DefaultRoute == "manage", Why: []string{why + ": replies must go back through the director"}}, rp.to("host"))
+	}
+}
+
+// tunnelDevice names the device that decapsulates r's tunnel on the real
+// server, by outer family and tunnel type; "" for GUE, which needs a fou port.
+func tunnelDevice(r *RealServer) (name, kind string) {
+	v6 := r.addr.Is6()
+	switch {
+	case r.Tunnel.Type == "ipip" && !v6:
+		return "tunl0", "ipip"
+	case r.Tunnel.Type == "ipip":
+		return "ip6tnl0", "ip6tnl"
+	case r.Tunnel.Type == "gre" && !v6:
+		return "gre0", "gre"
+	case r.Tunnel.Type == "gre":
+		return "ip6gre0", "ip6gre"
+	}
+	return "", ""
+}
+
+// serviceVIPs are the addresses a service answers on: its own, or those of
+// the mark groups that carry its mark.
+func serviceVIPs(dir *Director, s *Service) []netip.Addr {
+	if s.FWMark == 0 {
+		return []netip.Addr{s.addr}
+	}
+	var out []netip.Addr
+	for _, name := range sortedKeys(dir.Marks) {
+		if g := dir.Marks[name]; g.Mark == s.FWMark && !slices.Contains(out, g.addr) {
+			out = append(out, g.addr)
+		}
+	}
+	return out
+}
+
+func serviceWithMark(dir *Director, mark uint32) string {
+	for _, name := range sortedKeys(dir.Services) {
+		if dir.Services[name].FWMark == mark {
+			return name
+		}
+	}
+	return ""
+}
+
+func serviceKey(s *Service) state.ServiceKey {
+	if s.FWMark != 0 {
+		return state.ServiceKey{Family: state.Family(s.Family), FWMark: s.FWMark}
+	}
+	proto, _ := state.ParseProtocol(s.Protocol)
+	return state.ServiceKey{Family: state.FamilyOf(s.addr), Protocol: proto, Addr: s.addr, Port: s.Port}
+}
+
+// trailingZeroBits counts the host bits of a contiguous IPv4 netmask.
+func trailingZeroBits(mask string) int {
+	a := netip.MustParseAddr(mask).As4()
+	n := 0
+	for i := 3; i >= 0; i-- {
+		for bit := 0; bit < 8; bit++ {
+			if a[i]&(1<<bit) != 0 {
+				return n
+			}
+			n++
+		}
+	}
+	return n
+}
+
+func sortedAddrs[V any](m map[netip.Addr]V) []netip.Addr {
+	out := make([]netip.Addr, 0, len(m))
+	for a := range m {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
+}

@@ -1,0 +1,239 @@
+package schema
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/cuecontext"
+	cueerrors "cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/token"
+
+	"github.com/lvsctl/lvsctl/internal/state"
+)
+
+//go:embed lvsctl.cue
+var source []byte
+
+// schemaFile is the name the embedded schema carries in positions, so that
+// errors can be placed in the user's files rather than in the schema.
+const schemaFile = "(lvsctl schema)/lvsctl.cue"
+
+// Limits on what the loader reads. A cluster of 5,000 services with 20 real
+// servers each is about 10 MB of CUE; anything far beyond that is a mistake.
+const (
+	MaxFileBytes  = 32 << 20
+	MaxTotalBytes = 64 << 20
+)
+
+// Source returns the CUE schema, with its package clause renamed to pkg when
+// pkg is not empty, and followed by an embedding of #Cluster when embed is set
+// so that `cue vet` applies it to the whole package it is dropped into.
+func Source(pkg string, embed bool) []byte {
+	out := source
+	if pkg != "" {
+		out = bytes.Replace(out, []byte("\npackage lvsctl\n"), []byte("\npackage "+pkg+"\n"), 1)
+	}
+	if embed {
+		out = append(bytes.Clone(out), []byte("\n// Every file of this package is a cluster definition.\n#Cluster\n")...)
+	}
+	return out
+}
+
+// Loaded is a configuration directory that passed every check.
+type Loaded struct {
+	Cluster *Cluster
+	Hosts   map[string]*state.Host // what each host must have, with reasons
+	Files   []string               // the CUE files that make up the package
+}
+
+// Load reads the CUE package in dir, checks it against the schema and the LVS
+// rules, and returns the cluster. On failure the error is Problems: one line per
+// problem, each naming file:line:col and the field.
+func Load(dir string) (*Loaded, error) {
+	files, probs := listFiles(dir)
+	if probs != nil {
+		return nil, probs
+	}
+	ctx := cuecontext.New()
+	insts := load.Instances([]string{"."}, &load.Config{Dir: dir})
+	if len(insts) != 1 {
+		return nil, Problems{{File: displayPath(dir), Msg: fmt.Sprintf("expected one CUE package, found %d", len(insts))}}
+	}
+	if err := insts[0].Err; err != nil {
+		return nil, fromCUE(err, cue.Value{})
+	}
+	user := ctx.BuildInstance(insts[0])
+	if err := user.Err(); err != nil {
+		return nil, fromCUE(err, user)
+	}
+	unified := clusterDef(ctx).Unify(user)
+	if err := unified.Validate(cue.Concrete(true)); err != nil {
+		return nil, fromCUE(err, user)
+	}
+	js, err := unified.MarshalJSON()
+	if err != nil {
+		return nil, fromCUE(err, user)
+	}
+	c := new(Cluster)
+	if err := json.Unmarshal(js, c); err != nil {
+		// The schema fixes every type, so this is lvsctl's own bug.
+		return nil, Problems{{File: displayPath(dir), Msg: "internal error: schema and Go types disagree: " + err.Error()}}
+	}
+	pos := positioner{user}
+	if probs := check(c, pos); len(probs) > 0 {
+		return nil, probs.sortAndDedup()
+	}
+	hosts, probs := derive(c, pos)
+	if len(probs) > 0 {
+		return nil, probs.sortAndDedup()
+	}
+	return &Loaded{Cluster: c, Hosts: hosts, Files: files}, nil
+}
+
+func clusterDef(ctx *cue.Context) cue.Value {
+	s := ctx.CompileBytes(source, cue.Filename(schemaFile))
+	if s.Err() != nil {
+		panic("lvsctl: embedded schema does not compile: " + s.Err().Error())
+	}
+	return s.LookupPath(cue.ParsePath("#Cluster"))
+}
+
+// listFiles finds the CUE files of dir and refuses sizes no cluster needs
+// before the CUE parser sees them.
+func listFiles(dir string) ([]string, Problems) {
+	shown := displayPath(dir)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, Problems{{File: shown, Msg: describeFSError(err)}}
+	}
+	if !st.IsDir() {
+		return nil, Problems{{File: shown, Msg: "not a directory: lvsctl reads a directory that holds one CUE package"}}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, Problems{{File: shown, Msg: describeFSError(err)}}
+	}
+	var files []string
+	var probs Problems
+	var total int64
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".cue") || strings.HasPrefix(e.Name(), ".") || strings.HasPrefix(e.Name(), "_") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		info, err := e.Info()
+		if err != nil {
+			probs = append(probs, Problem{File: displayPath(path), Msg: describeFSError(err)})
+			continue
+		}
+		total += info.Size()
+		if info.Size() > MaxFileBytes {
+			probs = append(probs, Problem{File: displayPath(path), Line: 1, Column: 1,
+				Msg: fmt.Sprintf("file is %s; lvsctl reads CUE files of at most %s", mib(info.Size()), mib(MaxFileBytes))})
+		}
+		files = append(files, path)
+	}
+	if probs != nil {
+		return nil, probs
+	}
+	if len(files) == 0 {
+		return nil, Problems{{File: shown, Msg: "no CUE files (*.cue) in this directory"}}
+	}
+	if total > MaxTotalBytes {
+		return nil, Problems{{File: shown, Msg: fmt.Sprintf("CUE files total %s; lvsctl reads at most %s", mib(total), mib(MaxTotalBytes))}}
+	}
+	return files, nil
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+func describeFSError(err error) string {
+	var pe *fs.PathError
+	switch {
+	case os.IsNotExist(err):
+		return "no such directory"
+	case os.IsPermission(err):
+		return "permission denied"
+	case errors.As(err, &pe):
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// fromCUE turns CUE's errors into Problems placed in the user's files: the
+// first position outside the embedded schema, or else the nearest enclosing
+// field that the user wrote.
+func fromCUE(err error, user cue.Value) Problems {
+	var probs Problems
+	for _, e := range cueerrors.Errors(err) {
+		format, args := e.Msg()
+		msg := fmt.Sprintf(format, args...)
+		field := strings.Join(e.Path(), ".")
+		var pos token.Pos
+		for _, p := range cueerrors.Positions(e) {
+			if p.IsValid() && p.Filename() != schemaFile {
+				pos = p
+				break
+			}
+		}
+		if !pos.IsValid() && user.Exists() {
+			pos = positioner{user}.nearest(e.Path())
+		}
+		probs = append(probs, problemAt(pos, field, "%s", explainCUE(msg)))
+	}
+	if len(probs) == 0 {
+		probs = Problems{{Msg: err.Error()}}
+	}
+	return probs.sortAndDedup()
+}
+
+// explainCUE adds what a newcomer needs to CUE's terser messages.
+func explainCUE(msg string) string {
+	switch {
+	case strings.HasPrefix(msg, "field not allowed"):
+		return msg + " (not a field of the lvsctl schema; see `lvsctl schema`)"
+	case strings.HasPrefix(msg, "incomplete value"):
+		return strings.Replace(msg, "incomplete value", "missing or incomplete value, expected", 1)
+	}
+	return msg
+}
+
+// positioner finds where the user wrote a field.
+type positioner struct{ user cue.Value }
+
+// at returns the position of path, or of the nearest enclosing field the user
+// wrote (a field filled in by a schema default has no place of its own).
+func (p positioner) at(path []cue.Selector) token.Pos {
+	for n := len(path); n > 0; n-- {
+		v := p.user.LookupPath(cue.MakePath(path[:n]...))
+		if v.Exists() {
+			if pos := v.Pos(); pos.IsValid() {
+				return pos
+			}
+		}
+	}
+	return token.NoPos
+}
+
+// nearest is at for a path as CUE's errors give it.
+func (p positioner) nearest(labels []string) token.Pos {
+	sels := make([]cue.Selector, 0, len(labels))
+	for _, l := range labels {
+		path := cue.ParsePath(l)
+		if path.Err() != nil || len(path.Selectors()) != 1 {
+			sels = append(sels, cue.Str(l))
+			continue
+		}
+		sels = append(sels, path.Selectors()[0])
+	}
+	return p.at(sels)
+}
