@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"cuelang.org/go/cue"
@@ -171,24 +172,83 @@ func describeFSError(err error) string {
 
 // fromCUE turns CUE's errors into Problems placed in the user's files: the
 // first position outside the embedded schema, or else the nearest enclosing
-// field that the user wrote.
+// field that the user wrote. CUE reports a value outside an enumeration once
+// per alternative, and a bad value for a field with a default once against the
+// default; those become one problem per field.
 func fromCUE(err error, user cue.Value) Problems {
-	var probs Problems
+	type item struct {
+		pos    token.Pos
+		also   []string // other places in the user's files the error involves
+		format string
+		args   []any
+	}
+	var order []string
+	groups := map[string][]item{}
 	for _, e := range cueerrors.Errors(err) {
+		labels := e.Path()
+		if len(labels) > 0 && labels[0] == "#Cluster" {
+			labels = labels[1:]
+		}
+		field := strings.Join(labels, ".")
 		format, args := e.Msg()
-		msg := fmt.Sprintf(format, args...)
-		field := strings.Join(e.Path(), ".")
+		if strings.HasSuffix(format, "errors in empty disjunction:") {
+			continue
+		}
 		var pos token.Pos
+		var also []string
 		for _, p := range cueerrors.Positions(e) {
-			if p.IsValid() && p.Filename() != schemaFile {
+			switch {
+			case !p.IsValid() || p.Filename() == schemaFile:
+			case !pos.IsValid():
 				pos = p
-				break
+			case p != pos:
+				also = append(also, fmt.Sprintf("%s:%d:%d", displayPath(p.Filename()), p.Line(), p.Column()))
 			}
 		}
 		if !pos.IsValid() && user.Exists() {
-			pos = positioner{user}.nearest(e.Path())
+			pos = positioner{user}.nearest(labels)
 		}
-		probs = append(probs, problemAt(pos, field, "%s", explainCUE(msg)))
+		if _, ok := groups[field]; !ok {
+			order = append(order, field)
+		}
+		groups[field] = append(groups[field], item{pos, also, format, args})
+	}
+	var probs Problems
+	for _, field := range order {
+		items := groups[field]
+		var bounds, enum, types []item
+		for _, it := range items {
+			switch it.format {
+			case "invalid value %v (out of bound %s)":
+				bounds = append(bounds, it)
+			case "conflicting values %s and %s":
+				enum = append(enum, it)
+			case "conflicting values %s and %s (mismatched types %s and %s)":
+				types = append(types, it)
+			}
+		}
+		switch {
+		case len(bounds) > 0:
+			items = bounds
+		case len(types) > 0 && len(types)+len(enum) == len(items):
+			items = types[:1]
+		case len(enum) > 1 && len(enum) == len(items):
+			alts := make([]string, len(enum))
+			for i, it := range enum {
+				alts[i] = fmt.Sprint(it.args[0])
+			}
+			slices.Sort(alts)
+			probs = append(probs, problemAt(enum[0].pos, field, "%v is not allowed: expected one of %s",
+				enum[0].args[1], strings.Join(alts, ", ")))
+			continue
+		}
+		for _, it := range items {
+			msg := explainCUE(fmt.Sprintf(it.format, it.args...))
+			if len(it.also) > 0 {
+				msg += " (also at " + strings.Join(it.also, ", ") + ")"
+			}
+			probs = append(probs, problemAt(it.pos, field, "%s", msg))
+		}
 	}
 	if len(probs) == 0 {
 		probs = Problems{{Msg: err.Error()}}
