@@ -69,6 +69,484 @@ directors: lb: services: web: realServers: rs1: port: 8080
 `},
 		want: []string{`x.cue:2:49: directors.lb.services.web.realServers.rs1.port: |direct-routing forwarding cannot map ports`},
 	},
+	{
+		name: "unknown field in a service",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: portt: 80
+`},
+		want: []string{`x.cue:2:31: directors.lb.services.web.portt: |field not allowed`},
+	},
+	{
+		name: "unknown top-level field",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hostz: lb: {}
+`},
+		want: []string{`x.cue:2:1: hostz: |field not allowed`},
+	},
+	{
+		name: "weight below 0",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs1: weight: -1
+`},
+		want: []string{`x.cue:2:57: directors.lb.services.web.realServers.rs1.weight: |invalid value -1 (out of bound >=0)`},
+	},
+	{
+		name: "weight above 2147483647",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs1: weight: 2147483648
+`},
+		want: []string{`x.cue:2:57: directors.lb.services.web.realServers.rs1.weight: |invalid value 2147483648 (out of bound <=2147483647)`},
+	},
+	{
+		name: "service port above 65535",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: big: {address: "192.0.2.10", port: 70000}
+`},
+		want: []string{`x.cue:2:61: directors.lb.services.big.port: |invalid value 70000 (out of bound <=65535)`},
+	},
+	{
+		name: "persistence timeout above 31 days",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: persistence: timeout: 2678401
+`},
+		want: []string{`x.cue:2:53: directors.lb.services.web.persistence.timeout: |invalid value 2678401 (out of bound <=2678400)`},
+	},
+	{
+		name: "global timeout 0",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: timeouts: tcp: 0
+`},
+		want: []string{`x.cue:2:31: directors.lb.timeouts.tcp: |invalid value 0 (out of bound >=1)`},
+	},
+	{
+		name: "unknown forward",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs1: forward: "direct"
+`},
+		want: []string{`x.cue:2:58: directors.lb.services.web.realServers.rs1.forward: |"direct" is not allowed: expected one of "dr", "nat", "tun"`},
+	},
+	{
+		name: "unknown protocol",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: protocol: "icmp"
+`},
+		want: []string{`x.cue:2:41: directors.lb.services.web.protocol: |"icmp" is not allowed: expected one of "sctp", "tcp", "udp"`},
+	},
+	{
+		name: "unknown tunnel type",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs1: {forward: "tun", tunnel: type: "vxlan"}
+`},
+		want: []string{`x.cue:2:80: directors.lb.services.web.realServers.rs1.tunnel.type: |"vxlan" is not allowed: expected one of "gre", "gue", "ipip"`},
+	},
+	{
+		name: "unknown tunnel checksum",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs1: {forward: "tun", tunnel: checksum: "crc"}
+`},
+		want: []string{`x.cue:2:84: directors.lb.services.web.realServers.rs1.tunnel.checksum: |"crc" is not allowed: expected one of "csum", "none", "remcsum"`},
+	},
+	{
+		name: "unknown ownership",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: ownership: "shared"
+`},
+		want: []string{`x.cue:2:27: directors.lb.ownership: |"shared" is not allowed: expected one of "exclusive", "inventory"`},
+	},
+	{
+		name: "unknown defaultRoute",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: defaultRoute: "set"
+`},
+		want: []string{`x.cue:2:27: hosts.rs1.defaultRoute: |"set" is not allowed: expected one of "check", "manage"`},
+	},
+	// The field is asserted only up to "flags": CUE's path prints the index
+	// as flags.0 where lvsctl's own rules print flags[0].
+	{
+		name: "unknown scheduler flag",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: {scheduler: "sh", flags: ["sh-persistent"]}
+`},
+		want: []string{`x.cue:2:57: directors.lb.services.web.flags|"sh-persistent" is not allowed: expected one of "mh-fallback", "mh-port", "sh-fallback", "sh-port"`},
+	},
+	// CUE's reason (no cue.mod/module.cue, or no module providing the
+	// package) is not in the message yet; only the place is asserted.
+	{
+		name: "import not found",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+
+import "example.com/nothere"
+
+hosts: lb: interface: nothere.iface
+`},
+		want: []string{`x.cue:3:8: |import failed`},
+	},
+	{
+		name: "two files disagree",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: port: 81
+`},
+		want: []string{`c.cue:11:12: directors.lb.services.web.port: |conflicting values 81 and 80 (also at x.cue:2:37)`},
+	},
+	{
+		name: "real server without address",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs2: weight: 2
+`},
+		want: []string{`x.cue:2:44: directors.lb.services.web.realServers.rs2.address: |missing or incomplete value, expected string`},
+	},
+	{
+		name: "ssh without address",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: ssh: user: "root"
+`},
+		want: []string{`x.cue:2:13: hosts.rs1.ssh.address: |missing or incomplete value, expected string`},
+	},
+	{
+		name: "tunnel maps a port",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs1: {forward: "tun", port: 8080}
+`},
+		want: []string{`x.cue:2:66: directors.lb.services.web.realServers.rs1.port: |tunnel forwarding cannot map ports`},
+	},
+	{
+		name: "fwmark without mark group",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: m: {
+	fwmark: 5
+	realServers: a: address: "198.51.100.2"
+}
+`},
+		want: []string{`x.cue:3:2: directors.lb.services.m.fwmark: |no mark group on this director sets mark 5`},
+	},
+	{
+		name: "fwmark with address and port",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: marks: g: {mark: 5, address: "192.0.2.10", ports: [443]}
+directors: lb: services: m: {
+	fwmark:  5
+	address: "192.0.2.10"
+	port:    443
+	realServers: a: address: "198.51.100.2"
+}
+`},
+		want: []string{`x.cue:4:2: directors.lb.services.m.fwmark: |a firewall-mark service has no protocol, address or port of its own`},
+	},
+	{
+		name: "address without port",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: m: {
+	address: "192.0.2.10"
+	realServers: a: address: "198.51.100.2"
+}
+`},
+		want: []string{`x.cue:2:26: directors.lb.services.m: |a service needs address and port, or fwmark`},
+	},
+	{
+		name: "sh-port on wrr",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: {scheduler: "wrr", flags: ["sh-port"]}
+`},
+		want: []string{`x.cue:2:58: directors.lb.services.web.flags[0]: |scheduler flag sh-port only applies to the sh scheduler; this service uses wrr`},
+	},
+	{
+		name: "scheduler flag twice",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: {scheduler: "sh", flags: ["sh-port", "sh-port"]}
+`},
+		want: []string{`x.cue:2:68: directors.lb.services.web.flags[1]: |scheduler flag sh-port is listed twice`},
+	},
+	{
+		name: "netmask on an IPv6 service",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: v6: {
+	address: "2001:db8::10"
+	port:    80
+	persistence: netmask: "255.255.255.0"
+	realServers: a: address: "2001:db8::1"
+}
+`},
+		want: []string{`x.cue:5:15: directors.lb.services.v6.persistence.netmask: |a netmask is for IPv4 services`},
+	},
+	{
+		name: "netmask not contiguous",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: persistence: netmask: "255.0.255.0"
+`},
+		want: []string{`x.cue:2:44: directors.lb.services.web.persistence.netmask: |netmask 255.0.255.0 is not contiguous`},
+	},
+	{
+		name: "netmask and prefix",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: persistence: {netmask: "255.255.255.0", prefix: 24}
+`},
+		want: []string{`x.cue:2:45: directors.lb.services.web.persistence.netmask: |give netmask or prefix, not both`},
+	},
+	{
+		name: "IPv4 persistence prefix 33",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: persistence: prefix: 33
+`},
+		want: []string{`x.cue:2:44: directors.lb.services.web.persistence.prefix: |prefix /33 is too long for an IPv4 service`},
+	},
+	{
+		name: "IPv6 persistence prefix 0",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: v6: {
+	address: "2001:db8::10"
+	port:    80
+	persistence: prefix: 0
+	realServers: a: address: "2001:db8::1"
+}
+`},
+		want: []string{`x.cue:5:15: directors.lb.services.v6.persistence.prefix: |persistence prefix is 1 to 128`},
+	},
+	{
+		name: "sip engine on tcp",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: persistence: engine: "sip"
+`},
+		want: []string{`x.cue:2:44: directors.lb.services.web.persistence.engine: |the sip persistence engine reads UDP SIP messages; this service is tcp`},
+	},
+	{
+		name: "onePacket on tcp",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: onePacket: true
+`},
+		want: []string{`x.cue:2:31: directors.lb.services.web.onePacket: |one-packet scheduling is for UDP services`},
+	},
+	{
+		name: "IPv6 real server under IPv4 service with dr",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs6: address: "2001:db8::1"
+`},
+		want: []string{`x.cue:2:49: directors.lb.services.web.realServers.rs6.address: |real server 2001:db8::1 is ipv6 but the service is ipv4`},
+	},
+	{
+		name: "two services with one identity",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: www: {address: "192.0.2.10", port: 80}
+`},
+		want: []string{`x.cue:2:26: directors.lb.services.www: |service "www" has the same identity (tcp 192.0.2.10:80) as service "web"`},
+	},
+	{
+		name: "two real servers with one address and port",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs1b: address: "198.51.100.1"
+`},
+		want: []string{`x.cue:2:44: directors.lb.services.web.realServers.rs1b: |real servers "rs1" and "rs1b" are both 198.51.100.1:80`},
+	},
+	{
+		name: "real server names an undeclared host",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs2: {address: "198.51.100.2", host: "rs9"}
+`},
+		want: []string{`x.cue:2:75: directors.lb.services.web.realServers.rs2.host: |no host named "rs9"`},
+	},
+	{
+		name: "director is not a host",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb2: {}
+`},
+		want: []string{`x.cue:2:12: directors.lb2: |director "lb2" is not a host`},
+	},
+	{
+		name: "lowerThreshold above upperThreshold",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs1: {upperThreshold: 10, lowerThreshold: 20}
+`},
+		want: []string{`x.cue:2:70: directors.lb.services.web.realServers.rs1.lowerThreshold: |lowerThreshold 20 is above upperThreshold 10`},
+	},
+	{
+		name: "lowerThreshold without upperThreshold",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs1: lowerThreshold: 5
+`},
+		want: []string{`x.cue:2:49: directors.lb.services.web.realServers.rs1.lowerThreshold: |lowerThreshold 5 needs an upperThreshold`},
+	},
+	{
+		name: "tunnel settings on a dr real server",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs1: tunnel: type: "gre"
+`},
+		want: []string{`x.cue:2:49: directors.lb.services.web.realServers.rs1.tunnel: |tunnel settings need forward: "tun"`},
+	},
+	{
+		name: "gue without port",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs2: {
+	address: "198.51.100.2"
+	forward: "tun"
+	tunnel: type: "gue"
+}
+`},
+		want: []string{`x.cue:5:2: directors.lb.services.web.realServers.rs2.tunnel.port: |a gue tunnel needs the real server's GUE port`},
+	},
+	{
+		name: "port on an ipip tunnel",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs2: {
+	address: "198.51.100.2"
+	forward: "tun"
+	tunnel: port: 5555
+}
+`},
+		want: []string{`x.cue:5:10: directors.lb.services.web.realServers.rs2.tunnel.port: |port is for gue tunnels; ipip has no port`},
+	},
+	{
+		name: "csum on an ipip tunnel",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs2: {
+	address: "198.51.100.2"
+	forward: "tun"
+	tunnel: checksum: "csum"
+}
+`},
+		want: []string{`x.cue:5:10: directors.lb.services.web.realServers.rs2.tunnel.checksum: |ipip tunnels have no checksum option`},
+	},
+	{
+		name: "remcsum on a gre tunnel",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs2: {
+	address: "198.51.100.2"
+	forward: "tun"
+	tunnel: {type: "gre", checksum: "remcsum"}
+}
+`},
+		want: []string{`x.cue:5:24: directors.lb.services.web.realServers.rs2.tunnel.checksum: |remote checksum offload (remcsum) is for gue tunnels`},
+	},
+	{
+		name: "managed real server with a gue tunnel",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs1: {
+	forward: "tun"
+	tunnel: {type: "gue", port: 5555}
+}
+`},
+		want: []string{`c.cue:12:47: directors.lb.services.web.realServers.rs1.host: |does not set up a GUE receiver (fou) on a managed real server`},
+	},
+	{
+		name: "sysctl key with a slash",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: sysctls: "net/ipv4/ip_forward": 1
+`},
+		want: []string{`x.cue:2:22: hosts.rs1.sysctls."net/ipv4/ip_forward": |contains "/"`},
+	},
+	{
+		name: "sysctl key with an empty component",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: sysctls: "net.ipv4..ip_forward": 1
+`},
+		want: []string{`x.cue:2:22: hosts.rs1.sysctls."net.ipv4..ip_forward": |has an empty component ("..")`},
+	},
+	{
+		name: "sysctl key outside the networking prefixes",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: sysctls: "kernel.core_pattern": "|/tmp/x"
+`},
+		want: []string{`x.cue:2:22: hosts.rs1.sysctls."kernel.core_pattern": |sysctl key "kernel.core_pattern" is not allowed`},
+	},
+	{
+		name: "sysctl value with a newline",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: sysctls: "net.ipv4.ip_forward": "1\nnet.ipv4.conf.all.rp_filter=0"
+`},
+		want: []string{`x.cue:2:22: hosts.rs1.sysctls."net.ipv4.ip_forward": |contains a control or non-ASCII character`},
+	},
+	{
+		name: "interface name of 16 bytes",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: lb: interface: "abcdefghijklmnop"
+`},
+		want: []string{`x.cue:2:12: hosts.lb.interface: |is 16 bytes; Linux allows at most 15`},
+	},
+	{
+		name: "interface name with a space",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: lb: interface: "eth 0"
+`},
+		want: []string{`x.cue:2:12: hosts.lb.interface: |interface name "eth 0" contains white space`},
+	},
+	{
+		name: "interface alias",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: vips: "192.0.2.11": interface: "ens33:0"
+`},
+		want: []string{`x.cue:2:36: directors.lb.vips."192.0.2.11".interface: |interface name "ens33:0" contains ":"`},
+	},
+	{
+		name: "netns name with a slash",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: netns: "../../etc"
+`},
+		want: []string{`x.cue:2:13: hosts.rs1.netns: |network namespace name "../../etc" is not allowed`},
+	},
+	{
+		name: "ssh address that is an option",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: ssh: address: "-oProxyCommand=x"
+`},
+		want: []string{`x.cue:2:18: hosts.rs1.ssh.address: |ssh address "-oProxyCommand=x" is neither an IP address nor a host name`},
+	},
+	{
+		name: "ssh user with a shell metacharacter",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: ssh: {address: "rs1.example.com", user: "root;id"}
+`},
+		want: []string{`x.cue:2:47: hosts.rs1.ssh.user: |ssh user "root;id" is not allowed`},
+	},
+	{
+		name: "relative agentPath",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: agentPath: "bin/lvsctl"
+`},
+		want: []string{`x.cue:2:13: hosts.rs1.agentPath: |agent path "bin/lvsctl" is not allowed`},
+	},
+	{
+		name: "agentPath with ..",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: agentPath: "/opt/../tmp/lvsctl"
+`},
+		want: []string{`x.cue:2:13: hosts.rs1.agentPath: |agent path "/opt/../tmp/lvsctl" is not allowed`},
+	},
+	{
+		name: "VIP key that is not an address",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: vips: "www.example.com": interface: "eth0"
+`},
+		want: []string{`x.cue:2:22: directors.lb.vips."www.example.com": |VIP key: "www.example.com" is not an IP address`},
+	},
+	{
+		name: "IPv4 VIP with prefix 33",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: vips: "192.0.2.10": prefix: 33
+`},
+		want: []string{`x.cue:2:36: directors.lb.vips."192.0.2.10".prefix: |prefix /33 is too long for IPv4 address 192.0.2.10`},
+	},
+	{
+		name: "declared sysctl contradicts direct routing",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: sysctls: "net.ipv4.conf.all.arp_ignore": 0
+`},
+		want: []string{`x.cue:2:22: hosts.rs1.sysctls."net.ipv4.conf.all.arp_ignore": |net.ipv4.conf.all.arp_ignore is "0" here`},
+	},
+	{
+		name: "two IPv4 NAT gateways",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: natGateway: ["10.0.0.1", "2001:db8::1", "10.0.0.2"]
+`},
+		want: []string{`x.cue:2:56: directors.lb.natGateway[2]: |a second ipv4 gateway`},
+	},
+	{
+		name: "port in two mark groups",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: marks: {
+	a: {mark: 1, address: "192.0.2.10", ports: [80, 443]}
+	b: {mark: 2, address: "192.0.2.10", ports: [8443, 443]}
+}
+`},
+		want: []string{`x.cue:4:52: directors.lb.marks.b.ports[1]: |tcp 192.0.2.10 port 443 is already in mark group "a"`},
+	},
 }
 
 func TestBadConfigurations(t *testing.T) {
@@ -78,6 +556,130 @@ func TestBadConfigurations(t *testing.T) {
 			checkProblems(t, dir, tc.want)
 		})
 	}
+}
+
+// Only tunnel forwarding may carry a real server of the other family: the
+// IPv6 real server refused under direct routing above is accepted with tun.
+func TestTunnelMayMixFamilies(t *testing.T) {
+	dir := writeCase(t, map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs6: {address: "2001:db8::1", forward: "tun"}
+`})
+	if _, err := Load(dir); err != nil {
+		t.Fatalf("IPv6 tunnel real server under an IPv4 service: %v", err)
+	}
+}
+
+// arp_ignore 2 is as good as 1 for direct routing: the declared value is kept,
+// where 0 (above) is refused.
+func TestDeclaredArpIgnore2IsAccepted(t *testing.T) {
+	dir := writeCase(t, map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: sysctls: "net.ipv4.conf.all.arp_ignore": 2
+`})
+	l, err := Load(dir)
+	if err != nil {
+		t.Fatalf("arp_ignore 2 on a direct-routing real server: %v", err)
+	}
+	for _, s := range l.Hosts["rs1"].Sysctls {
+		if s.Key == "net.ipv4.conf.all.arp_ignore" {
+			if s.Value != "2" {
+				t.Errorf("arp_ignore is %q, want the declared 2", s.Value)
+			}
+			return
+		}
+	}
+	t.Errorf("rs1 has no net.ipv4.conf.all.arp_ignore: %+v", l.Hosts["rs1"].Sysctls)
+}
+
+// Directory-level problems name the directory itself, with no line.
+
+func TestLoadEmptyDirectory(t *testing.T) {
+	dir := t.TempDir()
+	checkProblems(t, dir, []string{displayPath(dir) + ": |no CUE files (*.cue) in this directory"})
+}
+
+func TestLoadDirectoryWithoutCUEFiles(t *testing.T) {
+	dir := writeCase(t, map[string]string{"README.md": "# cluster\n", "cluster.json": "{}\n"})
+	checkProblems(t, dir, []string{displayPath(dir) + ": |no CUE files (*.cue) in this directory"})
+}
+
+func TestLoadMissingDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nothere")
+	checkProblems(t, dir, []string{displayPath(dir) + ": |no such directory"})
+}
+
+func TestLoadFileNotDirectory(t *testing.T) {
+	file := filepath.Join(writeCase(t, map[string]string{"c.cue": base}), "c.cue")
+	checkProblems(t, file, []string{displayPath(file) + ": |not a directory"})
+}
+
+// The problem for two packages names neither file nor directory yet (CUE's
+// message ends `in "."`); only the message is asserted.
+func TestLoadTwoPackages(t *testing.T) {
+	dir := writeCase(t, map[string]string{"a.cue": "package a\n", "b.cue": "package b\n"})
+	checkProblems(t, dir, []string{`|found packages "a" (a.cue) and "b" (b.cue)`})
+}
+
+// A file above MaxFileBytes is refused by its size before CUE reads it. The
+// file ends in a syntax error, so a parse would report something else.
+func TestLoadFileTooLarge(t *testing.T) {
+	dir := writeCase(t, map[string]string{"c.cue": base})
+	f, err := os.Create(filepath.Join(dir, "big.cue"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 50 MiB of comment lines, written a MiB at a time.
+	chunk := []byte(strings.Repeat("// "+strings.Repeat("x", 61)+"\n", (1<<20)/64))
+	if _, err := f.WriteString("package c\n"); err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		if _, err := f.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.WriteString("hosts: {\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkProblems(t, dir, []string{"big.cue:1:1: |lvsctl reads CUE files of at most 32.0 MiB"})
+}
+
+// Problems found together are all reported, one line each, sorted by file and
+// place rather than in the order the rules find them.
+func TestSeveralProblems(t *testing.T) {
+	t.Run("schema", func(t *testing.T) {
+		dir := writeCase(t, map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: defaultRoute: "set"
+directors: lb: services: web: realServers: rs1: weight: -1
+directors: lb: timeouts: udp: 0
+hosts: lb: sshh: {}
+`})
+		checkProblems(t, dir, []string{
+			`x.cue:2:27: hosts.rs1.defaultRoute: |"set" is not allowed`,
+			`x.cue:3:57: directors.lb.services.web.realServers.rs1.weight: |invalid value -1`,
+			`x.cue:4:31: directors.lb.timeouts.udp: |invalid value 0`,
+			`x.cue:5:12: hosts.lb.sshh: |field not allowed`,
+		})
+	})
+	t.Run("rules", func(t *testing.T) {
+		// Hosts are checked before directors, and real server "aaa" before
+		// "rs1", so the order below is not the order the rules run in.
+		dir := writeCase(t, map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: onePacket: true
+hosts: lb: interface: "ens33:0"
+directors: lb: services: web: realServers: aaa: {address: "198.51.100.1", lowerThreshold: 5}
+hosts: rs1: sysctls: "kernel.core_pattern": "|/tmp/x"
+`})
+		checkProblems(t, dir, []string{
+			`c.cue:12:16: directors.lb.services.web.realServers.rs1: |real servers "aaa" and "rs1" are both 198.51.100.1:80`,
+			`x.cue:2:31: directors.lb.services.web.onePacket: |one-packet scheduling is for UDP services`,
+			`x.cue:3:12: hosts.lb.interface: |interface name "ens33:0" contains ":"`,
+			`x.cue:4:75: directors.lb.services.web.realServers.aaa.lowerThreshold: |lowerThreshold 5 needs an upperThreshold`,
+			`x.cue:5:22: hosts.rs1.sysctls."kernel.core_pattern": |sysctl key "kernel.core_pattern" is not allowed`,
+		})
+	})
 }
 
 // checkProblems loads dir and compares its problems with want.

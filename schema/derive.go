@@ -142,7 +142,7 @@ func (d *deriver) service(b *hostBuilder, dir *Director, s *Service) {
 			d.realServerSide(dir, s, r, sp.to("realServers", rname))
 		}
 		if r.Forward == "nat" {
-			key, why := "net.ipv4.ip_forward", "NAT real server "+rname+" of service "+s.Name+": the director routes replies"
+			key, why := "net.ipv4.ip_forward", "service "+s.Name+" uses NAT: the director forwards requests and replies"
 			if r.addr.Is6() {
 				key = "net.ipv6.conf.all.forwarding"
 			}

@@ -15,6 +15,33 @@ type hostBuilder struct {
 	d       *deriver
 	h       *state.Host
 	sysctls map[string]*sysctlEntry
+	addrs   map[addrKey]int    // index in h.Addresses
+	reasons map[reasonKey]bool // reasons already recorded, per object
+}
+
+// reasonKey identifies one reason of one object of a host. A sysctl needed by
+// 5,000 services gets 5,000 reasons; checking them must not be quadratic.
+type addrKey struct {
+	iface  string
+	prefix netip.Prefix
+}
+
+type reasonKey struct {
+	object string
+	why    string
+}
+
+// addWhy appends why to list unless object already has it.
+func (b *hostBuilder) addWhy(object string, list []string, why string) []string {
+	k := reasonKey{object, why}
+	if b.reasons[k] {
+		return list
+	}
+	if b.reasons == nil {
+		b.reasons = map[reasonKey]bool{}
+	}
+	b.reasons[k] = true
+	return append(list, why)
 }
 
 type sysctlEntry struct {
@@ -30,11 +57,11 @@ func (b *hostBuilder) declareSysctl(key, value string, src at) {
 			b.d.probs = append(b.d.probs, problemAt(b.d.pos.at(src), src.String(),
 				"%s is set to %q here and to %q at %s", key, value, cur.Value, e.declared))
 		}
-		cur.Why = appendNew(cur.Why, "declared in "+trimKey(src))
+		cur.Why = b.addWhy("sysctl "+key, cur.Why, "declared in "+trimKey(src))
 		return
 	}
 	b.sysctls[key] = &sysctlEntry{index: len(b.h.Sysctls), declared: src}
-	b.h.Sysctls = append(b.h.Sysctls, state.Sysctl{Key: key, Value: value, Why: []string{"declared in " + trimKey(src)}})
+	b.h.Sysctls = append(b.h.Sysctls, state.Sysctl{Key: key, Value: value, Why: b.addWhy("sysctl "+key, nil, "declared in "+trimKey(src))})
 }
 
 // trimKey names the sysctls map a declaration sits in.
@@ -50,11 +77,11 @@ func (b *hostBuilder) need(key, value, why string, accepted []string) {
 			b.d.probs = append(b.d.probs, problemAt(b.d.pos.at(e.declared), e.declared.String(),
 				"%s is %q here, but %s and requires %s", key, cur.Value, why, quoteAll(accepted)))
 		}
-		cur.Why = appendNew(cur.Why, why)
+		cur.Why = b.addWhy("sysctl "+key, cur.Why, why)
 		return
 	}
 	b.sysctls[key] = &sysctlEntry{index: len(b.h.Sysctls)}
-	b.h.Sysctls = append(b.h.Sysctls, state.Sysctl{Key: key, Value: value, Why: []string{why}})
+	b.h.Sysctls = append(b.h.Sysctls, state.Sysctl{Key: key, Value: value, Why: b.addWhy("sysctl "+key, nil, why)})
 }
 
 // arpSysctls are the guide's ARP settings for a real server that holds a VIP
@@ -75,19 +102,23 @@ func (b *hostBuilder) arpSysctls(host *Host, why string, dev string) {
 }
 
 func (b *hostBuilder) address(iface string, p netip.Prefix, why string) {
-	for i := range b.h.Addresses {
-		if a := &b.h.Addresses[i]; a.Interface == iface && a.Prefix == p {
-			a.Why = appendNew(a.Why, why)
-			return
-		}
+	key := addrKey{iface, p}
+	object := "address " + iface + " " + p.String()
+	if i, ok := b.addrs[key]; ok {
+		b.h.Addresses[i].Why = b.addWhy(object, b.h.Addresses[i].Why, why)
+		return
 	}
-	b.h.Addresses = append(b.h.Addresses, state.Address{Interface: iface, Prefix: p, Why: []string{why}})
+	if b.addrs == nil {
+		b.addrs = map[addrKey]int{}
+	}
+	b.addrs[key] = len(b.h.Addresses)
+	b.h.Addresses = append(b.h.Addresses, state.Address{Interface: iface, Prefix: p, Why: b.addWhy(object, nil, why)})
 }
 
 func (b *hostBuilder) link(name, kind, why string) {
 	for i := range b.h.Links {
 		if l := &b.h.Links[i]; l.Name == name {
-			l.Why = appendNew(l.Why, why)
+			l.Why = b.addWhy("link "+name, l.Why, why)
 			return
 		}
 	}

@@ -31,7 +31,7 @@ func renderShow(w io.Writer, l *schema.Loaded) error {
 		}
 		fmt.Fprintf(tw, "%s (%s)\n", h.Name, reach(l.Cluster.Hosts[h.Name]))
 		if h.Exclusive {
-			fmt.Fprintf(tw, "  ipvs table\towned whole (exclusive)\t\n")
+			line(tw, "ipvs table", "owned whole", []string{"ownership: \"exclusive\" in directors." + h.Name})
 		}
 		for _, s := range h.Sysctls {
 			line(tw, "sysctl "+s.Key, "= "+s.Value, s.Why)
