@@ -15,7 +15,7 @@ import (
 // addresses, and the relations between fields that the kernel (or ipvsadm,
 // where it is stricter for good reason) enforces. It also fills the parsed
 // fields of c. Every problem is placed at the field the user wrote.
-func check(c *Cluster, pos positioner) Problems {
+func check(c *Cluster, pos locator) Problems {
 	k := &checker{c: c, pos: pos}
 	for _, name := range sortedKeys(c.Hosts) {
 		h := c.Hosts[name]
@@ -32,7 +32,7 @@ func check(c *Cluster, pos positioner) Problems {
 
 type checker struct {
 	c     *Cluster
-	pos   positioner
+	pos   locator
 	probs Problems
 }
 

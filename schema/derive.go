@@ -13,7 +13,7 @@ import (
 // manages. Each derived object says why it exists. Where a host's declared
 // sysctl contradicts what a service needs, that is a problem at the
 // declaration.
-func derive(c *Cluster, pos positioner) (map[string]*state.Host, Problems) {
+func derive(c *Cluster, pos locator) (map[string]*state.Host, Problems) {
 	d := &deriver{c: c, pos: pos, hosts: map[string]*hostBuilder{}}
 	for _, name := range sortedKeys(c.Hosts) {
 		b := d.host(name)
@@ -39,7 +39,7 @@ func derive(c *Cluster, pos positioner) (map[string]*state.Host, Problems) {
 
 type deriver struct {
 	c     *Cluster
-	pos   positioner
+	pos   locator
 	hosts map[string]*hostBuilder
 	probs Problems
 }

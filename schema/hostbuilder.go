@@ -15,32 +15,22 @@ type hostBuilder struct {
 	d       *deriver
 	h       *state.Host
 	sysctls map[string]*sysctlEntry
-	addrs   map[addrKey]int    // index in h.Addresses
-	reasons map[reasonKey]bool // reasons already recorded, per object
+	addrs   map[addrKey]int // index in h.Addresses
 }
 
-// reasonKey identifies one reason of one object of a host. A sysctl needed by
-// 5,000 services gets 5,000 reasons; checking them must not be quadratic.
 type addrKey struct {
 	iface  string
 	prefix netip.Prefix
 }
 
-type reasonKey struct {
-	object string
-	why    string
-}
-
-// addWhy appends why to list unless object already has it.
-func (b *hostBuilder) addWhy(object string, list []string, why string) []string {
-	k := reasonKey{object, why}
-	if b.reasons[k] {
+// addWhy appends why to an object's reasons unless it is the last one. A
+// reason names a service and its director, and derivation handles one service
+// at a time, so a repeated reason is always the last one: a sysctl that 5,000
+// services need gets its 5,000 reasons in linear time.
+func addWhy(list []string, why string) []string {
+	if n := len(list); n > 0 && list[n-1] == why {
 		return list
 	}
-	if b.reasons == nil {
-		b.reasons = map[reasonKey]bool{}
-	}
-	b.reasons[k] = true
 	return append(list, why)
 }
 
@@ -57,11 +47,11 @@ func (b *hostBuilder) declareSysctl(key, value string, src at) {
 			b.d.probs = append(b.d.probs, problemAt(b.d.pos.at(src), src.String(),
 				"%s is set to %q here and to %q at %s", key, value, cur.Value, e.declared))
 		}
-		cur.Why = b.addWhy("sysctl "+key, cur.Why, "declared in "+trimKey(src))
+		cur.Why = addWhy(cur.Why, "declared in "+trimKey(src))
 		return
 	}
 	b.sysctls[key] = &sysctlEntry{index: len(b.h.Sysctls), declared: src}
-	b.h.Sysctls = append(b.h.Sysctls, state.Sysctl{Key: key, Value: value, Why: b.addWhy("sysctl "+key, nil, "declared in "+trimKey(src))})
+	b.h.Sysctls = append(b.h.Sysctls, state.Sysctl{Key: key, Value: value, Why: addWhy(nil, "declared in "+trimKey(src))})
 }
 
 // trimKey names the sysctls map a declaration sits in.
@@ -77,12 +67,20 @@ func (b *hostBuilder) need(key, value, why string, accepted []string) {
 			b.d.probs = append(b.d.probs, problemAt(b.d.pos.at(e.declared), e.declared.String(),
 				"%s is %q here, but %s and requires %s", key, cur.Value, why, quoteAll(accepted)))
 		}
-		cur.Why = b.addWhy("sysctl "+key, cur.Why, why)
+		cur.Why = addWhy(cur.Why, why)
 		return
 	}
 	b.sysctls[key] = &sysctlEntry{index: len(b.h.Sysctls)}
-	b.h.Sysctls = append(b.h.Sysctls, state.Sysctl{Key: key, Value: value, Why: b.addWhy("sysctl "+key, nil, why)})
+	b.h.Sysctls = append(b.h.Sysctls, state.Sysctl{Key: key, Value: value, Why: addWhy(nil, why)})
 }
+
+// arp_ignore 1 answers ARP only for addresses on the receiving interface (2
+// also requires the sender on its subnet); arp_announce 2 never uses the VIP as
+// an ARP source. Together they keep a real server from claiming the VIP.
+var (
+	arpIgnoreOK   = []string{"1", "2"}
+	arpAnnounceOK = []string{"2"}
+)
 
 // arpSysctls are the guide's ARP settings for a real server that holds a VIP
 // it must not announce: on lo, all, default, the tunnel device and the host's
@@ -96,29 +94,28 @@ func (b *hostBuilder) arpSysctls(host *Host, why string, dev string) {
 		ifaces = append(ifaces, host.Interface)
 	}
 	for _, i := range ifaces {
-		b.need("net.ipv4.conf."+i+".arp_ignore", "1", why+": answer ARP only for addresses on the receiving interface", []string{"1", "2"})
-		b.need("net.ipv4.conf."+i+".arp_announce", "2", why+": never announce the VIP as an ARP source", []string{"2"})
+		b.need("net.ipv4.conf."+i+".arp_ignore", "1", why, arpIgnoreOK)
+		b.need("net.ipv4.conf."+i+".arp_announce", "2", why, arpAnnounceOK)
 	}
 }
 
 func (b *hostBuilder) address(iface string, p netip.Prefix, why string) {
 	key := addrKey{iface, p}
-	object := "address " + iface + " " + p.String()
 	if i, ok := b.addrs[key]; ok {
-		b.h.Addresses[i].Why = b.addWhy(object, b.h.Addresses[i].Why, why)
+		b.h.Addresses[i].Why = addWhy(b.h.Addresses[i].Why, why)
 		return
 	}
 	if b.addrs == nil {
 		b.addrs = map[addrKey]int{}
 	}
 	b.addrs[key] = len(b.h.Addresses)
-	b.h.Addresses = append(b.h.Addresses, state.Address{Interface: iface, Prefix: p, Why: b.addWhy(object, nil, why)})
+	b.h.Addresses = append(b.h.Addresses, state.Address{Interface: iface, Prefix: p, Why: addWhy(nil, why)})
 }
 
 func (b *hostBuilder) link(name, kind, why string) {
 	for i := range b.h.Links {
 		if l := &b.h.Links[i]; l.Name == name {
-			l.Why = b.addWhy("link "+name, l.Why, why)
+			l.Why = addWhy(l.Why, why)
 			return
 		}
 	}

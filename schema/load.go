@@ -64,40 +64,69 @@ func Load(dir string) (*Loaded, error) {
 	if probs != nil {
 		return nil, probs
 	}
-	ctx := cuecontext.New()
-	insts := load.Instances([]string{"."}, &load.Config{Dir: dir})
-	if len(insts) != 1 {
-		return nil, Problems{{File: displayPath(dir), Msg: fmt.Sprintf("expected one CUE package, found %d", len(insts))}}
+	data, err := readPlain(dir, files)
+	var loc locator
+	switch {
+	case err == nil:
+		loc = treeLocator{data}
+	case errors.Is(err, errNotPlain):
+		data, loc, err = evaluate(dir)
 	}
-	if err := insts[0].Err; err != nil {
-		return nil, fromCUE(err, cue.Value{})
-	}
-	user := ctx.BuildInstance(insts[0])
-	if err := user.Err(); err != nil {
-		return nil, fromCUE(err, user)
-	}
-	unified := clusterDef(ctx).Unify(user)
-	if err := unified.Validate(cue.Concrete(true)); err != nil {
-		return nil, fromCUE(err, user)
-	}
-	js, err := unified.MarshalJSON()
 	if err != nil {
-		return nil, fromCUE(err, user)
+		return nil, err
 	}
-	c := new(Cluster)
-	if err := json.Unmarshal(js, c); err != nil {
-		// The schema fixes every type, so this is lvsctl's own bug.
-		return nil, Problems{{File: displayPath(dir), Msg: "internal error: schema and Go types disagree: " + err.Error()}}
-	}
-	pos := positioner{user}
-	if probs := check(c, pos); len(probs) > 0 {
+	if probs := theValidator().validate(data, loc); len(probs) > 0 {
 		return nil, probs.sortAndDedup()
 	}
-	hosts, probs := derive(c, pos)
+	c := new(Cluster)
+	if err := json.Unmarshal(data.appendJSON(nil), c); err != nil {
+		// The validator fixes every type, so this is lvsctl's own bug.
+		return nil, Problems{{File: displayPath(dir), Msg: "internal error: schema and Go types disagree: " + err.Error()}}
+	}
+	if probs := check(c, loc); len(probs) > 0 {
+		return nil, probs.sortAndDedup()
+	}
+	hosts, probs := derive(c, loc)
 	if len(probs) > 0 {
 		return nil, probs.sortAndDedup()
 	}
 	return &Loaded{Cluster: c, Hosts: hosts, Files: files}, nil
+}
+
+// evaluate runs the CUE evaluator over the package in dir (imports,
+// references, comprehensions and all) and returns its data.
+func evaluate(dir string) (*value, locator, error) {
+	ctx := cuecontext.New()
+	insts := load.Instances([]string{"."}, &load.Config{Dir: dir})
+	if len(insts) != 1 {
+		return nil, nil, Problems{{File: displayPath(dir), Msg: fmt.Sprintf("expected one CUE package, found %d", len(insts))}}
+	}
+	if err := insts[0].Err; err != nil {
+		return nil, nil, placeIn(dir, fromCUE(err, cue.Value{}))
+	}
+	user := ctx.BuildInstance(insts[0])
+	if err := user.Err(); err != nil {
+		return nil, nil, fromCUE(err, user)
+	}
+	js, err := user.MarshalJSON()
+	if err != nil {
+		return nil, nil, fromCUE(err, user)
+	}
+	data, err := valueFromJSON(js)
+	if err != nil {
+		return nil, nil, Problems{{File: displayPath(dir), Msg: "internal error: reading evaluated configuration: " + err.Error()}}
+	}
+	return data, positioner{user}, nil
+}
+
+// placeIn names dir for problems the loader could not place in a file.
+func placeIn(dir string, probs Problems) Problems {
+	for i := range probs {
+		if probs[i].File == "" {
+			probs[i].File = displayPath(dir)
+		}
+	}
+	return probs
 }
 
 func clusterDef(ctx *cue.Context) cue.Value {
@@ -272,7 +301,7 @@ type positioner struct{ user cue.Value }
 
 // at returns the position of path, or of the nearest enclosing field the user
 // wrote (a field filled in by a schema default has no place of its own).
-func (p positioner) at(path []cue.Selector) token.Pos {
+func (p positioner) at(path at) token.Pos {
 	for n := len(path); n > 0; n-- {
 		v := p.user.LookupPath(cue.MakePath(path[:n]...))
 		if v.Exists() {
