@@ -253,16 +253,22 @@ func (k *checker) service(p at, d *Director, s *Service) (string, bool) {
 // reports a missing group or groups of mixed families.
 func (k *checker) markFamily(p at, d *Director, s *Service) string {
 	fams := map[string]bool{}
+	groups := 0
 	for _, name := range sortedKeys(d.Marks) {
-		if g := d.Marks[name]; g.Mark == s.FWMark && g.addr.IsValid() {
-			fams[familyOf(g.addr)] = true
+		if g := d.Marks[name]; g.Mark == s.FWMark {
+			groups++
+			if g.addr.IsValid() {
+				fams[familyOf(g.addr)] = true
+			}
 		}
 	}
-	switch len(fams) {
-	case 0:
+	switch {
+	case groups > 0 && len(fams) == 0:
+		return "" // the group's own address is wrong, and reported there
+	case len(fams) == 0:
 		k.errf(p.to("fwmark"), "no mark group on this director sets mark %d: add one under marks (address, protocol, ports)", s.FWMark)
 		return ""
-	case 1:
+	case len(fams) == 1:
 		for f := range fams {
 			return f
 		}

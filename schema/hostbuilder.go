@@ -65,7 +65,7 @@ func (b *hostBuilder) need(key, value, why string, accepted []string) {
 		cur := &b.h.Sysctls[e.index]
 		if !slices.Contains(accepted, cur.Value) && e.declared != nil {
 			b.d.probs = append(b.d.probs, problemAt(b.d.pos.at(e.declared), e.declared.String(),
-				"%s is %q here, but %s and requires %s", key, cur.Value, why, quoteAll(accepted)))
+				"%s is %q here, but it must be %s: %s", key, cur.Value, quoteAll(accepted), why))
 		}
 		cur.Why = addWhy(cur.Why, why)
 		return

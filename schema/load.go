@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -59,12 +60,20 @@ type Loaded struct {
 // Load reads the CUE package in dir, checks it against the schema and the LVS
 // rules, and returns the cluster. On failure the error is Problems: one line per
 // problem, each naming file:line:col and the field.
-func Load(dir string) (*Loaded, error) {
+func Load(dir string) (*Loaded, error) { return loadDir(dir, false) }
+
+// loadDir is Load; forceEval sends plain data through the CUE evaluator too, so
+// tests can hold the two paths to the same results.
+func loadDir(dir string, forceEval bool) (*Loaded, error) {
 	files, probs := listFiles(dir)
 	if probs != nil {
 		return nil, probs
 	}
-	data, err := readPlain(dir, files)
+	var data *value
+	err := errNotPlain
+	if !forceEval {
+		data, err = readPlain(dir, files)
+	}
 	var loc locator
 	switch {
 	case err == nil:
@@ -218,10 +227,14 @@ func fromCUE(err error, user cue.Value) Problems {
 		if len(labels) > 0 && labels[0] == "#Cluster" {
 			labels = labels[1:]
 		}
-		field := strings.Join(labels, ".")
+		field := cuePathString(labels)
 		format, args := e.Msg()
 		if strings.HasSuffix(format, "errors in empty disjunction:") {
 			continue
+		}
+		if format == "import failed" {
+			// The reason is only in the wrapped error's text.
+			format, args = "import failed: %s", []any{placePrefix.ReplaceAllString(strings.TrimPrefix(e.Error(), "import failed: "), "")}
 		}
 		var pos token.Pos
 		var also []string
@@ -283,6 +296,28 @@ func fromCUE(err error, user cue.Value) Problems {
 		probs = Problems{{Msg: err.Error()}}
 	}
 	return probs.sortAndDedup()
+}
+
+// placePrefix matches a "file:line:col: " that CUE puts inside messages.
+var placePrefix = regexp.MustCompile(`(^|: )[^ :]+\.cue:\d+:\d+: `)
+
+// cuePathString writes CUE's path labels as lvsctl's own paths do:
+// list indices in brackets.
+func cuePathString(labels []string) string {
+	var b strings.Builder
+	for _, l := range labels {
+		switch {
+		case l == "":
+		case strings.Trim(l, "0123456789") == "":
+			b.WriteString("[" + l + "]")
+		default:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(l)
+		}
+	}
+	return b.String()
 }
 
 // explainCUE adds what a newcomer needs to CUE's terser messages.

@@ -146,7 +146,7 @@ func (w *walker) errf(v *value, c *chain, format string, args ...any) {
 
 func (w *walker) node(s *snode, v *value, p *chain) {
 	if !kindAllowed(s.kind, v.kind) {
-		w.errf(v, p, "%s is a %s; expected %s", v.show(), v.kind, kindName(s.kind))
+		w.errf(v, p, "found %s %s; expected %s", v.kind, v.show(), kindName(s.kind))
 		return
 	}
 	switch v.kind {

@@ -114,8 +114,10 @@ func (v *value) show() string {
 		return strconv.FormatBool(v.b)
 	case kNull:
 		return "null"
+	case kStruct:
+		return "{...}"
 	}
-	return v.kind.String()
+	return "[...]"
 }
 
 // appendJSON writes v as JSON, for decoding into the Go types.
