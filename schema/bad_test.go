@@ -2,9 +2,9 @@ package schema
 
 import (
 	"errors"
-	"regexp"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )

@@ -163,4 +163,3 @@ func secs(n uint32) string {
 	}
 	return fmt.Sprintf("%ds", n)
 }
-
