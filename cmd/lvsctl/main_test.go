@@ -226,3 +226,29 @@ func TestSchemaWithCueVet(t *testing.T) {
 		t.Errorf("schema --package no-dash: exit %d, %s", code, errOut)
 	}
 }
+
+// The README's CUE snippet is the direct-routing example, condensed: it must
+// validate and imply exactly what the example does.
+func TestReadmeSnippet(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "```cue\n")
+	snippet, _, ok2 := strings.Cut(rest, "```\n")
+	if !ok || !ok2 {
+		t.Fatal("README has no ```cue block")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "cluster.cue"), []byte(snippet), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, got, errOut := lvsctl(t, "validate", "--show", dir)
+	if code != 0 {
+		t.Fatalf("README snippet: exit %d\n%s", code, errOut)
+	}
+	_, want, _ := lvsctl(t, "validate", "--show", "../../examples/direct-routing")
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("README snippet vs examples/direct-routing (-example +snippet):\n%s", diff)
+	}
+}
