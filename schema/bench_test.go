@@ -11,10 +11,16 @@ import (
 // servers each (100,000 destinations, 6.5 MB of CUE) through the plain-data
 // path, and reports the heap it holds at the end as held-MB.
 func BenchmarkLoad(b *testing.B) {
-	benchmarkLoad(b, 5000, 20)
+	benchmarkLoad(b, 5000, 20, false)
 }
 
-func benchmarkLoad(b *testing.B, services, rs int) {
+// BenchmarkLoadEvaluated loads the same cluster through the CUE evaluator,
+// the path a package with imports, references or comprehensions takes.
+func BenchmarkLoadEvaluated(b *testing.B) {
+	benchmarkLoad(b, 5000, 20, true)
+}
+
+func benchmarkLoad(b *testing.B, services, rs int, evaluated bool) {
 	dir := b.TempDir()
 	if _, err := gen.Write(dir, services, rs); err != nil {
 		b.Fatal(err)
@@ -24,7 +30,7 @@ func benchmarkLoad(b *testing.B, services, rs int) {
 	var l *Loaded
 	for b.Loop() {
 		var err error
-		if l, err = Load(dir); err != nil {
+		if l, err = loadDir(dir, evaluated); err != nil {
 			b.Fatal(err)
 		}
 	}

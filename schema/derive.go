@@ -124,6 +124,7 @@ func (d *deriver) service(b *hostBuilder, dir *Director, s *Service) {
 			svc.NetmaskBits = 32 - trailingZeroBits(p.Netmask)
 		}
 	}
+	vips := serviceVIPs(dir, s)
 	for _, rname := range sortedKeys(s.RealServers) {
 		r := s.RealServers[rname]
 		dest := &state.Destination{
@@ -139,7 +140,7 @@ func (d *deriver) service(b *hostBuilder, dir *Director, s *Service) {
 		}
 		svc.Dests = append(svc.Dests, dest)
 		if r.Host != "" {
-			d.realServerSide(dir, s, r, sp.to("realServers", rname))
+			d.realServerSide(dir, s, r, vips, sp.to("realServers", rname))
 		}
 		if r.Forward == "nat" {
 			key, why := "net.ipv4.ip_forward", "service "+s.Name+" uses NAT: the director forwards requests and replies"
@@ -153,11 +154,10 @@ func (d *deriver) service(b *hostBuilder, dir *Director, s *Service) {
 }
 
 // realServerSide adds what a managed real server needs for its service.
-func (d *deriver) realServerSide(dir *Director, s *Service, r *RealServer, rp at) {
+func (d *deriver) realServerSide(dir *Director, s *Service, r *RealServer, vips []netip.Addr, rp at) {
 	rs := d.host(r.Host)
 	host := d.c.Hosts[r.Host]
 	why := fmt.Sprintf("needed by service %s on %s, %s", s.Name, dir.Name, state.Forward(r.Forward).Describe())
-	vips := serviceVIPs(dir, s)
 	switch r.Forward {
 	case "dr":
 		for _, vip := range vips {

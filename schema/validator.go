@@ -257,23 +257,13 @@ func (vd *validator) checkScalar(s *snode, v *value) string {
 	return strings.Join(slices.Compact(msgs), "; ")
 }
 
-func kindAllowed(allowed cue.Kind, k kind) bool {
-	switch k {
-	case kNull:
-		return allowed&cue.NullKind != 0
-	case kBool:
-		return allowed&cue.BoolKind != 0
-	case kInt:
-		return allowed&cue.IntKind != 0
-	case kFloat:
-		return allowed&cue.FloatKind != 0
-	case kString:
-		return allowed&cue.StringKind != 0
-	case kStruct:
-		return allowed&cue.StructKind != 0
-	}
-	return allowed&cue.ListKind != 0
+// cueKinds maps the data's kinds to CUE's.
+var cueKinds = [...]cue.Kind{
+	kNull: cue.NullKind, kBool: cue.BoolKind, kInt: cue.IntKind, kFloat: cue.FloatKind,
+	kString: cue.StringKind, kStruct: cue.StructKind, kList: cue.ListKind,
 }
+
+func kindAllowed(allowed cue.Kind, k kind) bool { return allowed&cueKinds[k] != 0 }
 
 func kindName(k cue.Kind) string {
 	switch k {
