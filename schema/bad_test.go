@@ -654,6 +654,25 @@ func TestLoadFileTooLarge(t *testing.T) {
 	checkProblems(t, dir, []string{"big.cue:1:1: |lvsctl reads CUE files of at most 32.0 MiB"})
 }
 
+// Three files each under the per-file limit but over the total are refused
+// before any is read. Sparse files: only their size matters.
+func TestLoadFilesTooLargeTogether(t *testing.T) {
+	dir := writeCase(t, map[string]string{"c.cue": base})
+	for _, name := range []string{"a.cue", "b.cue", "d.cue"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("package c\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(filepath.Join(dir, name), MaxFileBytes-1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := Load(dir)
+	var probs Problems
+	if !errors.As(err, &probs) || len(probs) != 1 || !strings.Contains(probs[0].String(), "lvsctl reads at most 64.0 MiB") {
+		t.Fatalf("Load: %v, %v", l, err)
+	}
+}
+
 // Problems found together are all reported, one line each, sorted by file and
 // place rather than in the order the rules find them.
 func TestSeveralProblems(t *testing.T) {

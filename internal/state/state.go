@@ -160,9 +160,6 @@ func (f Forward) Describe() string {
 	return string(f)
 }
 
-// DestKey is a destination's identity within its service.
-type DestKey = netip.AddrPort
-
 // Destination is an IPVS real server of one service.
 type Destination struct {
 	Addr           netip.AddrPort `json:"address"`
