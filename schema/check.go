@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"cuelang.org/go/cue"
+
+	"github.com/lvsctl/lvsctl/internal/names"
 )
 
 // check applies the rules the CUE schema cannot express: name patterns,
@@ -67,19 +69,19 @@ func (k *checker) err(p at, err error) {
 
 func (k *checker) host(p at, h *Host) {
 	if h.SSH != nil {
-		k.err(p.to("ssh", "address"), CheckSSHAddress(h.SSH.Address))
+		k.err(p.to("ssh", "address"), names.CheckSSHAddress(h.SSH.Address))
 		if h.SSH.User != "" {
-			k.err(p.to("ssh", "user"), CheckSSHUser(h.SSH.User))
+			k.err(p.to("ssh", "user"), names.CheckSSHUser(h.SSH.User))
 		}
 	}
 	if h.Netns != "" {
-		k.err(p.to("netns"), CheckNetnsName(h.Netns))
+		k.err(p.to("netns"), names.CheckNetnsName(h.Netns))
 	}
 	if h.AgentPath != "" {
-		k.err(p.to("agentPath"), CheckAgentPath(h.AgentPath))
+		k.err(p.to("agentPath"), names.CheckAgentPath(h.AgentPath))
 	}
 	if h.Interface != "" {
-		k.err(p.to("interface"), CheckInterfaceName(h.Interface))
+		k.err(p.to("interface"), names.CheckInterfaceName(h.Interface))
 		if strings.Contains(h.Interface, ".") {
 			k.errf(p.to("interface"), "interface %q contains \".\", which sysctl(8) keys cannot name; lvsctl sets per-interface ARP sysctls on it", h.Interface)
 		}
@@ -89,8 +91,8 @@ func (k *checker) host(p at, h *Host) {
 
 func (k *checker) sysctls(p at, m map[string]SysctlValue) {
 	for _, key := range sortedKeys(m) {
-		k.err(p.to(key), CheckSysctlKey(key))
-		k.err(p.to(key), CheckSysctlValue(string(m[key])))
+		k.err(p.to(key), names.CheckSysctlKey(key))
+		k.err(p.to(key), names.CheckSysctlValue(string(m[key])))
 	}
 }
 
@@ -149,7 +151,7 @@ func (k *checker) vip(p at, a string, v *VIP) {
 		return
 	}
 	v.addr = addr
-	k.err(p.to("interface"), CheckInterfaceName(v.Interface))
+	k.err(p.to("interface"), names.CheckInterfaceName(v.Interface))
 	if v.Prefix != nil && addr.Is4() && *v.Prefix > 32 {
 		k.errf(p.to("prefix"), "prefix /%d is too long for IPv4 address %s (at most 32)", *v.Prefix, addr)
 	}

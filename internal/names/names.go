@@ -1,0 +1,120 @@
+// Package names holds the strict patterns for every configuration string that
+// becomes a path, an argument or a kernel name: sysctl keys, interface and
+// namespace names, SSH addresses and users, agent paths. The schema applies
+// them to configurations; the agent applies them again to every request, so a
+// forged request cannot reach outside /proc/sys/net or name a bad device.
+package names
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"unicode"
+)
+
+// sysctlKey admits sysctl(8) keys under the networking prefixes only: no "/",
+// no "..", no empty component. kernel.* and fs.* are refused on purpose
+// (kernel.core_pattern, for one, runs a program).
+var sysctlKey = regexp.MustCompile(`^net\.(ipv4|ipv6|core|netfilter)(\.[A-Za-z0-9_-]+)+$`)
+
+// SysctlPrefixes lists the key prefixes lvsctl accepts, for messages.
+const SysctlPrefixes = "net.ipv4., net.ipv6., net.core., net.netfilter."
+
+// CheckSysctlKey reports why key is not a sysctl lvsctl will write, or nil.
+func CheckSysctlKey(key string) error {
+	switch {
+	case len(key) > 200:
+		return fmt.Errorf("sysctl key %q is longer than 200 bytes", key)
+	case strings.Contains(key, "/"):
+		return fmt.Errorf("sysctl key %q contains \"/\"; write keys with dots, as sysctl(8) does", key)
+	case strings.Contains(key, ".."):
+		return fmt.Errorf("sysctl key %q has an empty component (\"..\")", key)
+	case !sysctlKey.MatchString(key):
+		return fmt.Errorf("sysctl key %q is not allowed: keys must start with one of %s and use only letters, digits, \"_\" and \"-\" between dots", key, SysctlPrefixes)
+	}
+	return nil
+}
+
+// CheckSysctlValue reports why v cannot be written to a sysctl, or nil.
+func CheckSysctlValue(v string) error {
+	if len(v) > 256 {
+		return fmt.Errorf("sysctl value is longer than 256 bytes")
+	}
+	for _, r := range v {
+		if r > unicode.MaxASCII || !unicode.IsPrint(r) && r != '\t' {
+			return fmt.Errorf("sysctl value %q contains a control or non-ASCII character", v)
+		}
+	}
+	return nil
+}
+
+// CheckInterfaceName applies Linux's dev_valid_name rules: 1 to 15 bytes, not
+// "." or "..", no "/", ":" or white space; and printable ASCII only.
+func CheckInterfaceName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("interface name is empty")
+	case len(name) > 15:
+		return fmt.Errorf("interface name %q is %d bytes; Linux allows at most 15", name, len(name))
+	case name == "." || name == "..":
+		return fmt.Errorf("interface name %q is not allowed", name)
+	case strings.Contains(name, ":"):
+		return fmt.Errorf("interface name %q contains \":\"; an alias label such as ens33:0 is not an interface, name the interface itself (ens33)", name)
+	case strings.Contains(name, "/"):
+		return fmt.Errorf("interface name %q contains \"/\"", name)
+	}
+	for _, r := range name {
+		if unicode.IsSpace(r) {
+			return fmt.Errorf("interface name %q contains white space", name)
+		}
+		if r > unicode.MaxASCII || !unicode.IsPrint(r) {
+			return fmt.Errorf("interface name %q contains a control or non-ASCII character", name)
+		}
+	}
+	return nil
+}
+
+var netnsName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`)
+
+// CheckNetnsName admits names `ip netns` can create under /run/netns.
+func CheckNetnsName(name string) error {
+	if !netnsName.MatchString(name) || name == "." || name == ".." {
+		return fmt.Errorf("network namespace name %q is not allowed: use 1 to 64 letters, digits, \"_\", \".\" or \"-\", not starting with \".\" or \"-\"", name)
+	}
+	return nil
+}
+
+var (
+	dnsName  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
+	userName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,31}$`)
+	absPath  = regexp.MustCompile(`^/[A-Za-z0-9_.+/-]{1,255}$`)
+)
+
+// CheckSSHAddress admits a DNS name, an ssh_config Host alias of the same
+// shape, or an IP address. Nothing starting with "-" can reach ssh(1).
+func CheckSSHAddress(a string) error {
+	if _, err := netip.ParseAddr(a); err == nil {
+		return nil
+	}
+	if len(a) > 253 || !dnsName.MatchString(a) {
+		return fmt.Errorf("ssh address %q is neither an IP address nor a host name (letters, digits, \"-\" and dots)", a)
+	}
+	return nil
+}
+
+// CheckSSHUser admits POSIX-style user names.
+func CheckSSHUser(u string) error {
+	if !userName.MatchString(u) {
+		return fmt.Errorf("ssh user %q is not allowed: use up to 32 letters, digits, \"_\", \".\" or \"-\", starting with a letter or \"_\"", u)
+	}
+	return nil
+}
+
+// CheckAgentPath admits an absolute path of plain characters with no "..".
+func CheckAgentPath(p string) error {
+	if !absPath.MatchString(p) || strings.Contains(p, "..") || strings.HasSuffix(p, "/") {
+		return fmt.Errorf("agent path %q is not allowed: use an absolute path of letters, digits, \"_\", \".\", \"+\", \"-\" and \"/\", without \"..\"", p)
+	}
+	return nil
+}
