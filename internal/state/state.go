@@ -170,7 +170,17 @@ type Destination struct {
 	TunnelChecksum string         `json:"tunnelChecksum,omitempty"`
 	UpperThreshold uint32         `json:"upperThreshold,omitempty"`
 	LowerThreshold uint32         `json:"lowerThreshold,omitempty"`
-	Why            []string       `json:"why,omitempty"`
+	// Conns counts the connections the kernel holds for this destination;
+	// live state only, for draining and reports.
+	Conns *Conns   `json:"conns,omitempty"`
+	Why   []string `json:"why,omitempty"`
+}
+
+// Conns are a destination's connection counters as IPVS reports them.
+type Conns struct {
+	Active     uint32 `json:"active"`
+	Inactive   uint32 `json:"inactive"`
+	Persistent uint32 `json:"persistent"`
 }
 
 // Address is an address with its prefix on an interface; (Interface, Prefix)
