@@ -49,6 +49,6 @@ the director, and puts everything back if a step fails.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newValidate(), newSchema(), newVersion())
+	root.AddCommand(newValidate(), newSchema(), newVersion(), newAgent())
 	return root
 }

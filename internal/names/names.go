@@ -49,8 +49,9 @@ func CheckSysctlValue(v string) error {
 	return nil
 }
 
-// CheckInterfaceName applies Linux's dev_valid_name rules: 1 to 15 bytes, not
-// "." or "..", no "/", ":" or white space; and printable ASCII only.
+// CheckInterfaceName applies Linux's dev_valid_name rules (1 to 15 bytes, not
+// "." or "..", no "/", ":" or white space) and then lvsctl's stricter set of
+// characters.
 func CheckInterfaceName(name string) error {
 	switch {
 	case name == "":
@@ -72,8 +73,15 @@ func CheckInterfaceName(name string) error {
 			return fmt.Errorf("interface name %q contains a control or non-ASCII character", name)
 		}
 	}
+	if !ifaceChars.MatchString(name) {
+		return fmt.Errorf("interface name %q is not allowed: lvsctl accepts letters, digits, \"_\", \".\", \"-\", \"+\" and \"@\"", name)
+	}
 	return nil
 }
+
+// ifaceChars is stricter than Linux, which allows any printable byte but "/"
+// and ":": no device name a person chooses needs shell metacharacters.
+var ifaceChars = regexp.MustCompile(`^[A-Za-z0-9_.+@-]+$`)
 
 var netnsName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`)
 

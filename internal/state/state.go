@@ -233,3 +233,14 @@ type Timeouts struct {
 	UDP    uint32   `json:"udp,omitempty"`
 	Why    []string `json:"why,omitempty"`
 }
+
+// Inventory is what lvsctl created or adopted on a host, and the value each
+// sysctl had before lvsctl changed it. Only its members may be deleted.
+type Inventory struct {
+	Services  []ServiceKey      `json:"services,omitempty"`
+	Addresses []Address         `json:"addresses,omitempty"`
+	Links     []string          `json:"links,omitempty"`
+	Sysctls   map[string]string `json:"sysctls,omitempty"` // key -> original value
+	Routes    []Route           `json:"routes,omitempty"`
+	Marks     []MarkRule        `json:"marks,omitempty"`
+}

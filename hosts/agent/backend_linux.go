@@ -1,0 +1,288 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lvsctl/lvsctl/hosts/ifaces"
+	"github.com/lvsctl/lvsctl/hosts/ipvs"
+	"github.com/lvsctl/lvsctl/hosts/marks"
+	"github.com/lvsctl/lvsctl/hosts/sysctl"
+	"github.com/lvsctl/lvsctl/internal/names"
+	"github.com/lvsctl/lvsctl/internal/state"
+)
+
+// EnterNetns moves the calling goroutine, locked to its OS thread for good,
+// into the named network namespace. The agent calls it first thing on its
+// main goroutine and does all its work there, so every netlink socket and
+// every /proc/sys file it opens belongs to that namespace.
+func EnterNetns(name string) error {
+	if err := names.CheckNetnsName(name); err != nil {
+		return err
+	}
+	runtime.LockOSThread() // never unlocked: this thread now belongs to the namespace
+	f, err := os.Open(filepath.Join("/run/netns", name))
+	if err != nil {
+		if os.IsNotExist(err) {
+			return fmt.Errorf("network namespace %q does not exist (no /run/netns/%s)", name, name)
+		}
+		return fmt.Errorf("network namespace %q: %w", name, err)
+	}
+	defer f.Close()
+	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+		if errors.Is(err, unix.EPERM) {
+			return fmt.Errorf("entering network namespace %q needs root (CAP_SYS_ADMIN): %w", name, err)
+		}
+		return fmt.Errorf("entering network namespace %q: %w", name, err)
+	}
+	return nil
+}
+
+// Linux is the agent's backend on a Linux host.
+type Linux struct {
+	StateDir string // inventory and lock live here
+	Scope    string // the namespace's name, or "host": one inventory each
+
+	ipvs *ipvs.Conn
+	lock *os.File
+}
+
+const defaultStateDir = "/var/lib/lvsctl"
+
+// NewBackend returns the backend for this host or namespace.
+func NewBackend(stateDir, netns string) (Backend, error) {
+	if stateDir == "" {
+		stateDir = defaultStateDir
+	}
+	scope := "host"
+	if netns != "" {
+		scope = "netns-" + netns
+	}
+	return &Linux{StateDir: stateDir, Scope: scope}, nil
+}
+
+func (l *Linux) ipvsConn() (*ipvs.Conn, error) {
+	if l.ipvs == nil {
+		c, err := ipvs.Dial()
+		if err != nil {
+			return nil, err
+		}
+		l.ipvs = c
+	}
+	return l.ipvs, nil
+}
+
+// Gather reads what req names.
+func (l *Linux) Gather(req GatherRequest) (*Gathered, error) {
+	g := &Gathered{Host: &state.Host{}}
+	h := g.Host
+	if req.IPVS {
+		c, err := l.ipvsConn()
+		switch {
+		case errors.Is(err, ipvs.ErrNotAvailable):
+		case err != nil:
+			return nil, err
+		default:
+			g.IPVSAvailable = true
+			if g.IPVSVersion, _, err = c.Info(); err != nil {
+				return nil, err
+			}
+			if h.Services, err = c.Services(); err != nil {
+				return nil, err
+			}
+			t, err := c.Timeouts()
+			if err != nil {
+				return nil, err
+			}
+			h.Timeouts = &t
+		}
+	}
+	var err error
+	if len(req.Links) > 0 {
+		if h.Links, err = ifaces.Links(req.Links); err != nil {
+			return nil, err
+		}
+	}
+	if req.AllAddrs || len(req.Addresses) > 0 {
+		var which []string
+		if !req.AllAddrs {
+			which = req.Addresses
+		}
+		if h.Addresses, err = ifaces.Addresses(which); err != nil {
+			return nil, err
+		}
+	}
+	if req.Routes {
+		if h.Routes, err = ifaces.DefaultRoutes(); err != nil {
+			return nil, err
+		}
+	}
+	for _, key := range req.Sysctls {
+		v, err := sysctl.Read(key)
+		switch {
+		case errors.Is(err, sysctl.ErrNoSuchSysctl):
+			g.MissingSysctl = append(g.MissingSysctl, key)
+		case err != nil:
+			return nil, err
+		default:
+			h.Sysctls = append(h.Sysctls, state.Sysctl{Key: key, Value: v})
+		}
+	}
+	if req.Marks {
+		if h.MarkRules, g.ForeignMarks, err = marks.Read(); err != nil {
+			return nil, err
+		}
+	}
+	if req.Inventory {
+		if g.Inventory, err = l.readInventory(); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// Apply performs one operation.
+func (l *Linux) Apply(o Op) error {
+	switch o.Kind {
+	case AddService, UpdateService, DeleteService, AddDest, UpdateDest, DeleteDest, SetTimeouts:
+		c, err := l.ipvsConn()
+		if err != nil {
+			return err
+		}
+		switch o.Kind {
+		case AddService:
+			return c.AddService(o.Service)
+		case UpdateService:
+			return c.UpdateService(o.Service)
+		case DeleteService:
+			return c.DeleteService(*o.ServiceKey)
+		case AddDest:
+			return c.AddDestination(*o.ServiceKey, o.Dest)
+		case UpdateDest:
+			return c.UpdateDestination(*o.ServiceKey, o.Dest)
+		case DeleteDest:
+			return c.DeleteDestination(*o.ServiceKey, o.Dest)
+		}
+		return c.SetTimeouts(*o.Timeouts)
+	case AddAddress:
+		return ifaces.AddAddress(*o.Address)
+	case DeleteAddress:
+		return ifaces.DeleteAddress(*o.Address)
+	case EnsureLink:
+		return ifaces.EnsureLink(*o.Link)
+	case LinkDown:
+		return ifaces.SetLinkDown(o.Link.Name)
+	case DeleteLink:
+		return ifaces.DeleteLink(o.Link.Name)
+	case SetSysctl:
+		return sysctl.Write(o.Sysctl.Key, o.Sysctl.Value)
+	case ReplaceRoute:
+		return ifaces.ReplaceDefaultRoute(*o.Route)
+	case DeleteRoute:
+		return ifaces.DeleteRoute(*o.Route)
+	case AddMark:
+		return marks.Add(*o.Mark)
+	case DeleteMark:
+		return marks.Delete(*o.Mark)
+	case WriteInventory:
+		return l.writeInventory(o.Inventory)
+	}
+	return fmt.Errorf("unknown operation %q", o.Kind)
+}
+
+func (l *Linux) inventoryPath() string {
+	return filepath.Join(l.StateDir, "inventory-"+l.Scope+".json")
+}
+
+func (l *Linux) readInventory() (*state.Inventory, error) {
+	b, err := os.ReadFile(l.inventoryPath())
+	if os.IsNotExist(err) {
+		return &state.Inventory{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading inventory: %w", err)
+	}
+	inv := new(state.Inventory)
+	if err := json.Unmarshal(b, inv); err != nil {
+		return nil, fmt.Errorf("inventory %s is damaged: %w", l.inventoryPath(), err)
+	}
+	return inv, nil
+}
+
+// writeInventory replaces the inventory atomically: a crash leaves the old
+// one or the new one, never half of either.
+func (l *Linux) writeInventory(inv *state.Inventory) error {
+	if err := os.MkdirAll(l.StateDir, 0o700); err != nil {
+		return fmt.Errorf("inventory: %w", err)
+	}
+	b, err := json.MarshalIndent(inv, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(l.StateDir, ".inventory-*")
+	if err != nil {
+		return fmt.Errorf("inventory: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("inventory: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("inventory: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("inventory: %w", err)
+	}
+	if err := os.Rename(f.Name(), l.inventoryPath()); err != nil {
+		return fmt.Errorf("inventory: %w", err)
+	}
+	if d, err := os.Open(l.StateDir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// Lock takes an exclusive flock for this scope; it is released when the
+// agent exits, however it exits.
+func (l *Linux) Lock() error {
+	if l.lock != nil {
+		return nil
+	}
+	if err := os.MkdirAll(l.StateDir, 0o700); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	path := filepath.Join(l.StateDir, "lock-"+l.Scope)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("another lvsctl holds the lock %s: wait for it to finish", path)
+		}
+		return fmt.Errorf("lock %s: %w", path, err)
+	}
+	l.lock = f
+	return nil
+}
+
+// Unlock releases the lock.
+func (l *Linux) Unlock() error {
+	if l.lock == nil {
+		return nil
+	}
+	err := l.lock.Close()
+	l.lock = nil
+	return err
+}

@@ -1,0 +1,146 @@
+// Package agent is the program lvsctl runs on every host it manages, and the
+// client that talks to it. The agent reads the host's live state and changes
+// it, speaking versioned JSON, one message per line, on stdin and stdout; it
+// never listens on a socket. Transports (a local child process, optionally in
+// a network namespace, or ssh) only carry those lines.
+//
+// The agent trusts no request: every operation is checked against the strict
+// name patterns again before it reaches the kernel, and a request it does not
+// understand is refused whole.
+package agent
+
+import (
+	"fmt"
+
+	"github.com/lvsctl/lvsctl/internal/state"
+)
+
+// Version is the protocol version; an agent refuses requests of another.
+const Version = 1
+
+// Request is one line from the client.
+type Request struct {
+	V      int            `json:"v"`
+	ID     int            `json:"id"`
+	Kind   string         `json:"kind"` // gather, apply, lock, unlock
+	Gather *GatherRequest `json:"gather,omitempty"`
+	Apply  []Op           `json:"apply,omitempty"`
+}
+
+// GatherRequest names what to read; a host is asked only for what the
+// configuration (and its inventory) makes relevant.
+type GatherRequest struct {
+	IPVS      bool     `json:"ipvs,omitempty"`      // services, destinations, timeouts
+	Links     []string `json:"links,omitempty"`     // devices by name
+	Addresses []string `json:"addresses,omitempty"` // interfaces whose addresses to list
+	AllAddrs  bool     `json:"allAddrs,omitempty"`  // every interface's addresses
+	Routes    bool     `json:"routes,omitempty"`    // default routes
+	Sysctls   []string `json:"sysctls,omitempty"`   // keys
+	Marks     bool     `json:"marks,omitempty"`     // lvsctl's nftables table
+	Inventory bool     `json:"inventory,omitempty"` // what lvsctl owns here
+}
+
+// Response is one line from the agent.
+type Response struct {
+	V       int       `json:"v"`
+	ID      int       `json:"id"`
+	Error   *Error    `json:"error,omitempty"`   // the request as a whole failed
+	Gather  *Gathered `json:"gather,omitempty"`  // for gather
+	Results []Result  `json:"results,omitempty"` // for apply: one per operation run
+}
+
+// Gathered is a host's live state as a gather request asked for it.
+type Gathered struct {
+	Host          *state.Host      `json:"host"`
+	IPVSAvailable bool             `json:"ipvsAvailable"`
+	IPVSVersion   string           `json:"ipvsVersion,omitempty"`
+	MissingSysctl []string         `json:"missingSysctls,omitempty"` // keys this kernel does not have
+	ForeignMarks  []string         `json:"foreignMarks,omitempty"`   // rules in lvsctl's table not of its shape
+	Inventory     *state.Inventory `json:"inventory,omitempty"`
+}
+
+// Result is the outcome of one operation.
+type Result struct {
+	OK    bool   `json:"ok"`
+	Error *Error `json:"error,omitempty"`
+}
+
+// Error is a failure as the agent reports it: what failed, the errno by name
+// (EEXIST, ENOENT, ...) when the kernel gave one, and a message that says what
+// it means.
+type Error struct {
+	Op      string `json:"op,omitempty"`
+	Errno   string `json:"errno,omitempty"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string {
+	if e.Op != "" {
+		return e.Op + ": " + e.Message
+	}
+	return e.Message
+}
+
+// Op is one change to a host. Kind says which; exactly the fields that kind
+// needs are set.
+type Op struct {
+	Kind       OpKind             `json:"kind"`
+	Service    *state.Service     `json:"service,omitempty"`
+	ServiceKey *state.ServiceKey  `json:"serviceKey,omitempty"`
+	Dest       *state.Destination `json:"dest,omitempty"`
+	Timeouts   *state.Timeouts    `json:"timeouts,omitempty"`
+	Address    *state.Address     `json:"address,omitempty"`
+	Link       *state.Link        `json:"link,omitempty"`
+	Sysctl     *state.Sysctl      `json:"sysctl,omitempty"`
+	Route      *state.Route       `json:"route,omitempty"`
+	Mark       *state.MarkRule    `json:"mark,omitempty"`
+	Inventory  *state.Inventory   `json:"inventory,omitempty"`
+}
+
+// OpKind names an operation.
+type OpKind string
+
+// The operations an agent performs.
+const (
+	AddService     OpKind = "ipvs.add-service"
+	UpdateService  OpKind = "ipvs.update-service"
+	DeleteService  OpKind = "ipvs.delete-service"
+	AddDest        OpKind = "ipvs.add-dest"
+	UpdateDest     OpKind = "ipvs.update-dest"
+	DeleteDest     OpKind = "ipvs.delete-dest"
+	SetTimeouts    OpKind = "ipvs.set-timeouts"
+	AddAddress     OpKind = "addr.add"
+	DeleteAddress  OpKind = "addr.delete"
+	EnsureLink     OpKind = "link.ensure"
+	LinkDown       OpKind = "link.down"
+	DeleteLink     OpKind = "link.delete"
+	SetSysctl      OpKind = "sysctl.set"
+	ReplaceRoute   OpKind = "route.replace"
+	DeleteRoute    OpKind = "route.delete"
+	AddMark        OpKind = "mark.add"
+	DeleteMark     OpKind = "mark.delete"
+	WriteInventory OpKind = "inventory.write"
+)
+
+// String describes the operation for progress and errors.
+func (o Op) String() string {
+	switch {
+	case o.Service != nil:
+		return fmt.Sprintf("%s %s", o.Kind, o.Service.Key)
+	case o.Dest != nil && o.ServiceKey != nil:
+		return fmt.Sprintf("%s %s -> %s", o.Kind, o.ServiceKey, o.Dest.Addr)
+	case o.ServiceKey != nil:
+		return fmt.Sprintf("%s %s", o.Kind, o.ServiceKey)
+	case o.Address != nil:
+		return fmt.Sprintf("%s %s dev %s", o.Kind, o.Address.Prefix, o.Address.Interface)
+	case o.Link != nil:
+		return fmt.Sprintf("%s %s", o.Kind, o.Link.Name)
+	case o.Sysctl != nil:
+		return fmt.Sprintf("%s %s=%s", o.Kind, o.Sysctl.Key, o.Sysctl.Value)
+	case o.Route != nil:
+		return fmt.Sprintf("%s %s via %s", o.Kind, o.Route.Dst, o.Route.Gateway)
+	case o.Mark != nil:
+		return fmt.Sprintf("%s mark %d for %s", o.Kind, o.Mark.Mark, o.Mark.Addr)
+	}
+	return string(o.Kind)
+}

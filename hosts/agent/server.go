@@ -1,0 +1,115 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"syscall"
+)
+
+// Backend does the agent's work on one host: the Linux one in production,
+// fakes in tests of the protocol.
+type Backend interface {
+	Gather(GatherRequest) (*Gathered, error)
+	Apply(Op) error
+	Lock() error
+	Unlock() error
+}
+
+// Serve answers requests from r on w until r ends. A request it cannot parse
+// ends the session with an error response: the client is not lvsctl, or not
+// this version of it.
+func Serve(r io.Reader, w io.Writer, b Backend) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	enc := json.NewEncoder(w)
+	for {
+		var req Request
+		if err := dec.Decode(&req); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			enc.Encode(Response{V: Version, Error: &Error{Message: "unreadable request, session ended: " + err.Error()}})
+			return fmt.Errorf("unreadable request: %w", err)
+		}
+		if err := enc.Encode(handle(req, b)); err != nil {
+			return err
+		}
+	}
+}
+
+func handle(req Request, b Backend) Response {
+	resp := Response{V: Version, ID: req.ID}
+	if req.V != Version {
+		resp.Error = &Error{Message: fmt.Sprintf("agent speaks protocol %d, the request is protocol %d: use the same lvsctl version on both ends", Version, req.V)}
+		return resp
+	}
+	var err error
+	switch req.Kind {
+	case "gather":
+		if req.Gather == nil {
+			err = errors.New("gather request without what to gather")
+			break
+		}
+		resp.Gather, err = b.Gather(*req.Gather)
+	case "apply":
+		for i, op := range req.Apply {
+			if cerr := checkOp(op); cerr != nil {
+				resp.Error = &Error{Op: fmt.Sprintf("operation %d (%s)", i+1, op.Kind), Message: "refused, nothing done: " + cerr.Error()}
+				return resp
+			}
+		}
+		for _, op := range req.Apply {
+			if aerr := b.Apply(op); aerr != nil {
+				resp.Results = append(resp.Results, Result{Error: toError(op.String(), aerr)})
+				break // the client decides what happens next (roll back)
+			}
+			resp.Results = append(resp.Results, Result{OK: true})
+		}
+	case "lock":
+		err = b.Lock()
+	case "unlock":
+		err = b.Unlock()
+	default:
+		err = fmt.Errorf("unknown request kind %q", req.Kind)
+	}
+	if err != nil {
+		resp.Error = toError(req.Kind, err)
+	}
+	return resp
+}
+
+// toError keeps the errno's name so the client can tell EEXIST from ENOENT.
+func toError(op string, err error) *Error {
+	e := &Error{Op: op, Message: err.Error()}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		e.Errno = errnoName(errno)
+	}
+	return e
+}
+
+var errnoNames = map[syscall.Errno]string{
+	syscall.EEXIST: "EEXIST", syscall.ENOENT: "ENOENT", syscall.ESRCH: "ESRCH",
+	syscall.EPERM: "EPERM", syscall.EACCES: "EACCES", syscall.EINVAL: "EINVAL",
+	syscall.ERANGE: "ERANGE", syscall.EBUSY: "EBUSY", syscall.EADDRNOTAVAIL: "EADDRNOTAVAIL",
+	syscall.ENODEV: "ENODEV", syscall.EOPNOTSUPP: "EOPNOTSUPP", syscall.ETIMEDOUT: "ETIMEDOUT",
+}
+
+func errnoName(e syscall.Errno) string {
+	if n, ok := errnoNames[e]; ok {
+		return n
+	}
+	return fmt.Sprintf("errno %d", int(e))
+}
+
+// Errno maps a reported errno name back to the errno, for errors.Is.
+func (e *Error) Unwrap() error {
+	for errno, name := range errnoNames {
+		if name == e.Errno {
+			return errno
+		}
+	}
+	return nil
+}

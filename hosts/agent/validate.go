@@ -1,0 +1,139 @@
+package agent
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+
+	"github.com/lvsctl/lvsctl/internal/names"
+	"github.com/lvsctl/lvsctl/internal/state"
+)
+
+var schedName = regexp.MustCompile(`^[a-z0-9]{1,15}$`)
+
+// checkOp refuses an operation that lacks what its kind needs, or names
+// anything outside the strict patterns, before any of a request's operations
+// run.
+func checkOp(o Op) error {
+	need := func(ok bool, what string) error {
+		if !ok {
+			return fmt.Errorf("%s needs %s", o.Kind, what)
+		}
+		return nil
+	}
+	switch o.Kind {
+	case AddService, UpdateService:
+		if err := need(o.Service != nil, "service"); err != nil {
+			return err
+		}
+		return checkService(o.Service)
+	case DeleteService:
+		if err := need(o.ServiceKey != nil, "serviceKey"); err != nil {
+			return err
+		}
+		return checkKey(*o.ServiceKey)
+	case AddDest, UpdateDest, DeleteDest:
+		if err := need(o.ServiceKey != nil && o.Dest != nil, "serviceKey and dest"); err != nil {
+			return err
+		}
+		if err := checkKey(*o.ServiceKey); err != nil {
+			return err
+		}
+		return checkDest(o.Dest)
+	case SetTimeouts:
+		return need(o.Timeouts != nil, "timeouts")
+	case AddAddress, DeleteAddress:
+		if err := need(o.Address != nil, "address"); err != nil {
+			return err
+		}
+		if !o.Address.Prefix.IsValid() {
+			return fmt.Errorf("%s: invalid prefix", o.Kind)
+		}
+		return names.CheckInterfaceName(o.Address.Interface)
+	case EnsureLink, LinkDown, DeleteLink:
+		if err := need(o.Link != nil, "link"); err != nil {
+			return err
+		}
+		if !slices.Contains([]string{"", "ipip", "gre", "ip6tnl", "ip6gre", "dummy"}, o.Link.Kind) {
+			return fmt.Errorf("%s: unknown link kind %q", o.Kind, o.Link.Kind)
+		}
+		return names.CheckInterfaceName(o.Link.Name)
+	case SetSysctl:
+		if err := need(o.Sysctl != nil, "sysctl"); err != nil {
+			return err
+		}
+		if err := names.CheckSysctlKey(o.Sysctl.Key); err != nil {
+			return err
+		}
+		return names.CheckSysctlValue(o.Sysctl.Value)
+	case ReplaceRoute, DeleteRoute:
+		if err := need(o.Route != nil, "route"); err != nil {
+			return err
+		}
+		if !o.Route.Dst.IsValid() || !o.Route.Gateway.IsValid() || o.Route.Dst.Addr().Is4() != o.Route.Gateway.Is4() {
+			return fmt.Errorf("%s: route needs a destination and a gateway of one family", o.Kind)
+		}
+		return nil
+	case AddMark, DeleteMark:
+		if err := need(o.Mark != nil, "mark"); err != nil {
+			return err
+		}
+		m := o.Mark
+		if _, ok := state.ParseProtocol(m.Protocol.String()); !ok || len(m.Ports) == 0 || m.Mark == 0 || !m.Addr.IsValid() {
+			return fmt.Errorf("%s: a mark rule needs an address, tcp/udp/sctp, ports and a mark", o.Kind)
+		}
+		return nil
+	case WriteInventory:
+		return need(o.Inventory != nil, "inventory")
+	}
+	return fmt.Errorf("unknown operation %q", o.Kind)
+}
+
+func checkKey(k state.ServiceKey) error {
+	if k.Family != state.IPv4 && k.Family != state.IPv6 {
+		return fmt.Errorf("service family %q", k.Family)
+	}
+	if k.FWMark != 0 {
+		return nil
+	}
+	if !k.Addr.IsValid() || state.FamilyOf(k.Addr) != k.Family || k.Port == 0 {
+		return fmt.Errorf("service %s: address, port and family do not agree", k)
+	}
+	if _, ok := state.ParseProtocol(k.Protocol.String()); !ok {
+		return fmt.Errorf("service %s: protocol %d", k, k.Protocol)
+	}
+	return nil
+}
+
+func checkService(s *state.Service) error {
+	if err := checkKey(s.Key); err != nil {
+		return err
+	}
+	if !schedName.MatchString(s.Scheduler) {
+		return fmt.Errorf("service %s: scheduler %q is not a scheduler name", s.Key, s.Scheduler)
+	}
+	if s.PE != "" && s.PE != "sip" {
+		return fmt.Errorf("service %s: persistence engine %q", s.Key, s.PE)
+	}
+	for _, f := range s.SchedFlags {
+		if !slices.Contains([]string{"sh-fallback", "sh-port", "mh-fallback", "mh-port", "flag-1", "flag-2", "flag-3"}, f) {
+			return fmt.Errorf("service %s: scheduler flag %q", s.Key, f)
+		}
+	}
+	return nil
+}
+
+func checkDest(d *state.Destination) error {
+	if !d.Addr.IsValid() {
+		return fmt.Errorf("destination: invalid address")
+	}
+	switch d.Forward {
+	case state.NAT, state.DR, state.TUN:
+	default:
+		return fmt.Errorf("destination %s: forwarding method %q", d.Addr, d.Forward)
+	}
+	if d.Weight > 1<<31-1 {
+		return fmt.Errorf("destination %s: weight %d is above the kernel's 2147483647", d.Addr, d.Weight)
+	}
+	return nil
+}

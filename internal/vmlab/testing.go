@@ -1,0 +1,79 @@
+package vmlab
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// Require stops a test that needs the VM lab where the lab cannot run. In
+// CI (the environment variable CI set, as CI=true) the test fails, since a
+// test that needs the VM and cannot get it must not pass silently; on a
+// developer's machine it is skipped with the reason.
+func Require(t testing.TB) {
+	t.Helper()
+	err := Available()
+	if err == nil {
+		return
+	}
+	if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
+		t.Fatalf("%v (CI=%s: a test that needs the VM lab fails without it)", err, ci)
+	} else {
+		t.Skip(err)
+	}
+}
+
+var (
+	buildMu sync.Mutex
+	built   = map[string]string{}
+)
+
+// BuildStatic builds the Go package pkg (an import path, or a path relative
+// to the calling test's folder) with CGO_ENABLED=0 and returns the path of
+// the static binary, to be put into the guest with Scenario.Binaries. Each
+// package is built once per test binary, into a per-user folder under the
+// system's temporary folder where the next build replaces it.
+func BuildStatic(t testing.TB, pkg string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := built[pkg]; ok {
+		return p
+	}
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("lvsctl-vmlab-bin-%d", os.Getuid()))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatalf("vmlab: %v", err)
+	}
+	sum := sha256.Sum256([]byte(pkg))
+	out := filepath.Join(dir, path.Base(pkg)+"-"+hex.EncodeToString(sum[:4]))
+	tmp := fmt.Sprintf("%s.%d.tmp", out, os.Getpid())
+	cmd := exec.Command(goTool(), "build", "-trimpath", "-o", tmp, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		os.Remove(tmp)
+		t.Fatalf("vmlab: go build %s: %v\n%s", pkg, err, b)
+	}
+	// A rename keeps another test binary's copy whole while it is read.
+	if err := os.Rename(tmp, out); err != nil {
+		t.Fatalf("vmlab: %v", err)
+	}
+	built[pkg] = out
+	return out
+}
+
+// goTool is the go command of the toolchain running the tests.
+func goTool() string {
+	if root := os.Getenv("GOROOT"); root != "" {
+		p := filepath.Join(root, "bin", "go")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "go"
+}
