@@ -79,7 +79,6 @@ func ParseSave(out string) ([]*state.Service, error) {
 					slices.Sort(s.SchedFlags)
 				case "-o":
 					s.OnePacket = true
-				case "-6":
 				default:
 					return nil, fail("unknown option %q", rest[i])
 				}
@@ -184,10 +183,12 @@ func parseServiceKey(f []string, k *state.ServiceKey) ([]string, error) {
 			return nil, fmt.Errorf("firewall mark %q", f[1])
 		}
 		k.FWMark, k.Family = uint32(m), state.IPv4
-		if slices.Contains(f[2:], "-6") {
+		rest := f[2:]
+		if i := slices.Index(rest, "-6"); i >= 0 {
 			k.Family = state.IPv6
+			rest = slices.Delete(slices.Clone(rest), i, i+1)
 		}
-		return f[2:], nil
+		return rest, nil
 	case "-t", "-u", "--sctp-service":
 		k.Protocol = map[string]state.Protocol{"-t": state.TCP, "-u": state.UDP, "--sctp-service": state.SCTP}[f[0]]
 		ap, err := parseAddrPort(f[1])

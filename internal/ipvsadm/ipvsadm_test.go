@@ -18,6 +18,7 @@ const save = `-A -t 192.168.0.10:80 -s wrr -p 300 -M 255.255.255.0
 -A -u 192.168.0.53:53 -s rr -o
 -A -u 192.168.0.60:5060 -s sh -p 3600 --pe sip -b sh-fallback,sh-port
 -A -f 6 -6 -s mh -p 600 -M 64 -b mh-port
+-a -f 6 -6 -r [2001:db8:1::1]:0 -g -w 1
 `
 
 const thresholds = `IP Virtual Server version 1.2.1 (size=4096)
@@ -54,7 +55,8 @@ func TestParseCaptured(t *testing.T) {
 		{Key: state.ServiceKey{Family: state.IPv4, Protocol: state.UDP, Addr: netip.MustParseAddr("192.168.0.53"), Port: 53}, Scheduler: "rr", OnePacket: true},
 		{Key: state.ServiceKey{Family: state.IPv4, Protocol: state.UDP, Addr: netip.MustParseAddr("192.168.0.60"), Port: 5060}, Scheduler: "sh",
 			SchedFlags: []string{"sh-fallback", "sh-port"}, Persistent: true, Timeout: 3600, NetmaskBits: 32, PE: "sip"},
-		{Key: state.ServiceKey{Family: state.IPv6, FWMark: 6}, Scheduler: "mh", SchedFlags: []string{"mh-port"}, Persistent: true, Timeout: 600, NetmaskBits: 64},
+		{Key: state.ServiceKey{Family: state.IPv6, FWMark: 6}, Scheduler: "mh", SchedFlags: []string{"mh-port"}, Persistent: true, Timeout: 600, NetmaskBits: 64,
+			Dests: []*state.Destination{{Addr: ap("[2001:db8:1::1]:0"), Weight: 1, Forward: state.DR}}},
 	}
 	if diff := cmp.Diff(want, svcs, cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{})); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
