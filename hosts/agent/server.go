@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"syscall"
 )
 
@@ -86,6 +87,9 @@ func toError(op string, err error) *Error {
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		e.Errno = errnoName(errno)
+		if (errno == syscall.EPERM || errno == syscall.EACCES) && !strings.Contains(e.Message, "root") {
+			e.Message += " (the agent must run as root to change the host)"
+		}
 	}
 	return e
 }
