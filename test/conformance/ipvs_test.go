@@ -103,7 +103,7 @@ func addOps(s *state.Service) []agent.Op {
 	return ops
 }
 
-func responses(t *testing.T, b []byte) []agent.Response {
+func responses(t testing.TB, b []byte) []agent.Response {
 	t.Helper()
 	var out []agent.Response
 	sc := bufio.NewScanner(bytes.NewReader(b))
