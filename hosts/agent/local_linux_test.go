@@ -17,22 +17,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/lvsctl/lvsctl/internal/netnstest"
 	"github.com/lvsctl/lvsctl/internal/state"
 )
 
 // These tests run the real lvsctl binary as the agent, through the local
 // transport, on this machine's kernel (which has no IPVS), in network
 // namespaces they create.
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("needs root to create network namespaces, and CI must run these tests")
-		}
-		t.Skip("needs root to create network namespaces")
-	}
-}
 
 var (
 	buildOnce sync.Once
@@ -91,7 +82,7 @@ func start(t *testing.T, l Local) *Client {
 }
 
 func TestLocalAgentInNamespace(t *testing.T) {
-	requireRoot(t)
+	netnstest.RequireRoot(t)
 	ns := netns(t)
 	c := start(t, Local{Netns: ns})
 	hostValue, err := os.ReadFile("/proc/sys/net/ipv4/conf/all/arp_announce")
@@ -152,7 +143,7 @@ func TestLocalAgentInNamespace(t *testing.T) {
 }
 
 func TestLocalAgentMissingNamespace(t *testing.T) {
-	requireRoot(t)
+	netnstest.RequireRoot(t)
 	c := start(t, Local{Netns: "lvsctl-no-such-ns"})
 	_, err := c.Gather(GatherRequest{Routes: true})
 	if err == nil || !strings.Contains(err.Error(), `network namespace "lvsctl-no-such-ns" does not exist`) || !strings.Contains(err.Error(), "host rs1") {
@@ -161,7 +152,7 @@ func TestLocalAgentMissingNamespace(t *testing.T) {
 }
 
 func TestLocalAgentLock(t *testing.T) {
-	requireRoot(t)
+	netnstest.RequireRoot(t)
 	ns := netns(t)
 	dir := t.TempDir()
 	a := start(t, Local{Netns: ns, StateDir: dir})
@@ -182,7 +173,7 @@ func TestLocalAgentLock(t *testing.T) {
 }
 
 func TestLocalAgentInventory(t *testing.T) {
-	requireRoot(t)
+	netnstest.RequireRoot(t)
 	c := start(t, Local{Netns: netns(t)})
 	inv := &state.Inventory{Sysctls: map[string]string{"net.ipv4.conf.all.arp_ignore": "0"},
 		Addresses: []state.Address{{Interface: "lo", Prefix: netip.MustParsePrefix("192.0.2.10/32")}}}
@@ -200,7 +191,7 @@ func TestLocalAgentInventory(t *testing.T) {
 
 // Without root the agent cannot change anything, and says why.
 func TestLocalAgentNotRoot(t *testing.T) {
-	requireRoot(t)
+	netnstest.RequireRoot(t)
 	exe := lvsctlBinary(t)
 	if err := os.Chmod(filepath.Dir(exe), 0o755); err != nil {
 		t.Fatal(err)

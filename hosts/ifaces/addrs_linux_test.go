@@ -2,6 +2,7 @@ package ifaces
 
 import (
 	"errors"
+	"github.com/lvsctl/lvsctl/internal/netnstest"
 	"net/netip"
 	"testing"
 
@@ -28,7 +29,7 @@ func mustAddresses(t *testing.T, ifaces []string) []state.Address {
 var cmpPrefix = cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })
 
 func TestAddresses(t *testing.T) {
-	inNewNetns(t)
+	netnstest.Enter(t)
 	for _, l := range []state.Link{{Name: "lo", Up: true}, {Name: "vip0", Kind: "ifb", Up: true}} {
 		if err := EnsureLink(l); err != nil {
 			t.Fatal(err)
@@ -129,7 +130,7 @@ func TestAddressErrors(t *testing.T) {
 		target: ErrInvalid,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			inNewNetns(t)
+			netnstest.Enter(t)
 			if err := EnsureLink(state.Link{Name: "lo", Up: true}); err != nil {
 				t.Fatal(err)
 			}

@@ -3,6 +3,7 @@ package ifaces
 import (
 	"errors"
 	"fmt"
+	"github.com/lvsctl/lvsctl/internal/netnstest"
 	"strings"
 	"testing"
 
@@ -22,7 +23,7 @@ func mustLinks(t *testing.T, names []string) []state.Link {
 }
 
 func TestLinks(t *testing.T) {
-	inNewNetns(t)
+	netnstest.Enter(t)
 	// A fresh namespace has lo, down, and nothing else.
 	if diff := cmp.Diff([]state.Link{{Name: "lo"}}, mustLinks(t, nil)); diff != "" {
 		t.Errorf("Links(nil) (-want +got):\n%s", diff)
@@ -40,7 +41,7 @@ func TestLinks(t *testing.T) {
 }
 
 func TestEnsureLink(t *testing.T) {
-	inNewNetns(t)
+	netnstest.Enter(t)
 	steps := []struct {
 		do   func() error
 		want []state.Link // every device afterwards
@@ -78,7 +79,7 @@ func TestEnsureLink(t *testing.T) {
 // device first, so the request itself meets EEXIST. createLink then takes the
 // device that is there. ifb stands in for ipip, which this kernel may lack.
 func TestCreateMeetsEEXIST(t *testing.T) {
-	inNewNetns(t)
+	netnstest.Enter(t)
 	if err := netlink.LinkAdd(&netlink.Ifb{LinkAttrs: netlink.LinkAttrs{Name: "tunl0"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +125,7 @@ func TestLinkErrors(t *testing.T) {
 		target: unix.ENODEV,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			inNewNetns(t)
+			netnstest.Enter(t)
 			err := tc.do()
 			if err == nil || err.Error() != tc.msg || !errors.Is(err, tc.target) {
 				t.Errorf("error %v, want %q wrapping %v", err, tc.msg, tc.target)
@@ -141,7 +142,7 @@ func TestTunnelDevices(t *testing.T) {
 		{"tunl0", "ipip"}, {"gre0", "gre"}, {"ip6tnl0", "ip6tnl"}, {"ip6gre0", "ip6gre"}, {"tunl1", "ipip"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			inNewNetns(t)
+			netnstest.Enter(t)
 			existed := len(mustLinks(t, []string{tc.name})) == 1
 			err := EnsureLink(state.Link{Name: tc.name, Kind: tc.kind, Up: true})
 			if errors.Is(err, unix.EOPNOTSUPP) {
@@ -178,7 +179,7 @@ func TestTunnelDevices(t *testing.T) {
 // Names the kernel would take, or look up and fail on, are refused before
 // any request: the error wraps ErrInvalid and no errno, and nothing is made.
 func TestBadNamesRefusedBeforeTheKernel(t *testing.T) {
-	inNewNetns(t)
+	netnstest.Enter(t)
 	bad := []string{"", "tést0", "lo:0", "a b", "../lo", "sixteen-bytes-xx", "."}
 	for _, name := range bad {
 		for what, do := range map[string]func() error{

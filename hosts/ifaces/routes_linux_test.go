@@ -2,6 +2,7 @@ package ifaces
 
 import (
 	"errors"
+	"github.com/lvsctl/lvsctl/internal/netnstest"
 	"net/netip"
 	"testing"
 
@@ -46,7 +47,7 @@ func mustDefaultRoutes(t *testing.T) []state.Route {
 }
 
 func TestDefaultRoutes(t *testing.T) {
-	inNewNetns(t)
+	netnstest.Enter(t)
 	uplink(t)
 	steps := []struct {
 		name string
@@ -79,7 +80,7 @@ func TestDefaultRoutes(t *testing.T) {
 // A default route with a metric (as DHCP clients add them) is replaced in
 // place, keeping its metric, rather than shadowed by a second one.
 func TestReplaceKeepsTheMetric(t *testing.T) {
-	inNewNetns(t)
+	netnstest.Enter(t)
 	uplink(t)
 	for _, gw := range []string{"192.0.2.254", "2001:db8:1::fe"} {
 		a := netip.MustParseAddr(gw)
@@ -156,7 +157,7 @@ func TestRouteErrors(t *testing.T) {
 		target: ErrInvalid,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			inNewNetns(t)
+			netnstest.Enter(t)
 			uplink(t)
 			err := tc.do()
 			if err == nil || err.Error() != tc.msg || !errors.Is(err, tc.target) {

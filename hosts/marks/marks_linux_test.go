@@ -3,6 +3,7 @@ package marks
 import (
 	"errors"
 	"fmt"
+	"github.com/lvsctl/lvsctl/internal/netnstest"
 	"net"
 	"net/netip"
 	"os"
@@ -64,7 +65,7 @@ func wantRules(t *testing.T, step string, want []state.MarkRule) {
 func with(r state.MarkRule, mark uint32) state.MarkRule { r.Mark = mark; return r }
 
 func TestAddReadDelete(t *testing.T) {
-	inNewNetns(t)
+	netnstest.Enter(t)
 	wantRules(t, "no table", nil)
 
 	unsorted := web
@@ -163,7 +164,7 @@ func TestErrors(t *testing.T) {
 		target: unix.ENOENT,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			inNewNetns(t)
+			netnstest.Enter(t)
 			for _, r := range tc.setup {
 				if err := Add(r); err != nil {
 					t.Fatal(err)
@@ -183,7 +184,7 @@ var handles = regexp.MustCompile(`handle \d+`)
 // Rules lvsctl would not write are refused before the kernel is asked: no
 // table appears.
 func TestInvalidRules(t *testing.T) {
-	inNewNetns(t)
+	netnstest.Enter(t)
 	mod := func(f func(*state.MarkRule)) state.MarkRule {
 		r := web
 		r.Ports = slices.Clone(web.Ports)
@@ -219,7 +220,7 @@ func TestInvalidRules(t *testing.T) {
 // parses expressions, not comments); everything else in the table is
 // described, so drift shows.
 func TestForeignObjects(t *testing.T) {
-	inNewNetns(t)
+	netnstest.Enter(t)
 	if err := Add(web); err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +262,7 @@ func TestForeignObjects(t *testing.T) {
 // Packets are marked: traffic over loopback to the VIPs, counted by a rule
 // that matches the marks in a later prerouting chain.
 func TestPacketsAreMarked(t *testing.T) {
-	inNewNetns(t)
+	netnstest.Enter(t)
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package sysctl
 
 import (
 	"errors"
+	"github.com/lvsctl/lvsctl/internal/netnstest"
 	"os"
 	"strings"
 	"testing"
@@ -72,7 +73,7 @@ func TestRefusedBeforeTheFilesystem(t *testing.T) {
 }
 
 func TestReadWrite(t *testing.T) {
-	inNewNetns(t)
+	netnstest.Enter(t)
 	const key = "net.ipv4.conf.lo.arp_ignore"
 	if got, err := Read(key); err != nil || got != "0" {
 		t.Fatalf("Read(%s) in a fresh namespace = %q, %v; want \"0\", nil", key, got, err)
@@ -132,7 +133,7 @@ func TestErrors(t *testing.T) {
 		targets: []error{unix.EISDIR},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			inNewNetns(t) // each subtest runs on its own goroutine and thread
+			netnstest.Enter(t) // each subtest runs on its own goroutine and thread
 			err := tc.do()
 			if err == nil || err.Error() != tc.msg {
 				t.Errorf("error %v, want %q", err, tc.msg)
@@ -150,7 +151,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestReadMany(t *testing.T) {
-	inNewNetns(t)
+	netnstest.Enter(t)
 	if err := Write("net.ipv4.conf.all.arp_announce", "2"); err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +174,7 @@ func TestReadMany(t *testing.T) {
 // /proc/sys/net follows the namespace of the thread that opens it: a write in
 // the test's namespace leaves the original namespace's value alone.
 func TestNamespaceIsolation(t *testing.T) {
-	inOriginal := inNewNetns(t)
+	inOriginal := netnstest.Enter(t)
 	const key = "net.ipv4.conf.lo.arp_ignore"
 	var before string
 	inOriginal(func() {

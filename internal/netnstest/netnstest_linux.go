@@ -1,4 +1,7 @@
-package ifaces
+// Package netnstest gives tests that touch the kernel a fresh network
+// namespace of their own, and the project's rule for root: a test that needs
+// it skips on a developer machine without it, and fails when CI is set.
+package netnstest
 
 import (
 	"os"
@@ -8,9 +11,9 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// requireRoot skips a test that needs root, unless CI is set: CI runs as root,
+// RequireRoot skips a test that needs root, unless CI is set: CI runs as root,
 // and a CI run that cannot create namespaces has tested nothing.
-func requireRoot(t *testing.T) {
+func RequireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() == 0 {
 		return
@@ -21,13 +24,13 @@ func requireRoot(t *testing.T) {
 	t.Skip("needs root to create network namespaces")
 }
 
-// inNewNetns locks the test's goroutine to its thread and moves the thread
+// Enter locks the test's goroutine to its thread and moves the thread
 // into a fresh network namespace until the test ends. It returns a function
 // that runs f back in the namespace the test started in (to read, never to
 // change, the machine's own state).
-func inNewNetns(t *testing.T) (inOriginal func(f func())) {
+func Enter(t testing.TB) (inOriginal func(f func())) {
 	t.Helper()
-	requireRoot(t)
+	RequireRoot(t)
 	runtime.LockOSThread()
 	orig, err := netns.Get()
 	if err != nil {
