@@ -191,6 +191,8 @@ func (l *Linux) Apply(o Op) error {
 		return marks.Add(*o.Mark)
 	case DeleteMark:
 		return marks.Delete(*o.Mark)
+	case ReplaceMark:
+		return marks.Replace(*o.Mark)
 	case WriteInventory:
 		return l.writeInventory(o.Inventory)
 	}

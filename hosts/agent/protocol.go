@@ -10,8 +10,7 @@
 package agent
 
 import (
-	"fmt"
-
+	"github.com/lvsctl/lvsctl/internal/op"
 	"github.com/lvsctl/lvsctl/internal/state"
 )
 
@@ -81,66 +80,31 @@ func (e *Error) Error() string {
 	return e.Message
 }
 
-// Op is one change to a host. Kind says which; exactly the fields that kind
-// needs are set.
-type Op struct {
-	Kind       OpKind             `json:"kind"`
-	Service    *state.Service     `json:"service,omitempty"`
-	ServiceKey *state.ServiceKey  `json:"serviceKey,omitempty"`
-	Dest       *state.Destination `json:"dest,omitempty"`
-	Timeouts   *state.Timeouts    `json:"timeouts,omitempty"`
-	Address    *state.Address     `json:"address,omitempty"`
-	Link       *state.Link        `json:"link,omitempty"`
-	Sysctl     *state.Sysctl      `json:"sysctl,omitempty"`
-	Route      *state.Route       `json:"route,omitempty"`
-	Mark       *state.MarkRule    `json:"mark,omitempty"`
-	Inventory  *state.Inventory   `json:"inventory,omitempty"`
-}
+// Op is one change to a host (see package op).
+type Op = op.Op
 
 // OpKind names an operation.
-type OpKind string
+type OpKind = op.Kind
 
 // The operations an agent performs.
 const (
-	AddService     OpKind = "ipvs.add-service"
-	UpdateService  OpKind = "ipvs.update-service"
-	DeleteService  OpKind = "ipvs.delete-service"
-	AddDest        OpKind = "ipvs.add-dest"
-	UpdateDest     OpKind = "ipvs.update-dest"
-	DeleteDest     OpKind = "ipvs.delete-dest"
-	SetTimeouts    OpKind = "ipvs.set-timeouts"
-	AddAddress     OpKind = "addr.add"
-	DeleteAddress  OpKind = "addr.delete"
-	EnsureLink     OpKind = "link.ensure"
-	LinkDown       OpKind = "link.down"
-	DeleteLink     OpKind = "link.delete"
-	SetSysctl      OpKind = "sysctl.set"
-	ReplaceRoute   OpKind = "route.replace"
-	DeleteRoute    OpKind = "route.delete"
-	AddMark        OpKind = "mark.add"
-	DeleteMark     OpKind = "mark.delete"
-	WriteInventory OpKind = "inventory.write"
+	AddService     = op.AddService
+	UpdateService  = op.UpdateService
+	DeleteService  = op.DeleteService
+	AddDest        = op.AddDest
+	UpdateDest     = op.UpdateDest
+	DeleteDest     = op.DeleteDest
+	SetTimeouts    = op.SetTimeouts
+	AddAddress     = op.AddAddress
+	DeleteAddress  = op.DeleteAddress
+	EnsureLink     = op.EnsureLink
+	LinkDown       = op.LinkDown
+	DeleteLink     = op.DeleteLink
+	SetSysctl      = op.SetSysctl
+	ReplaceRoute   = op.ReplaceRoute
+	DeleteRoute    = op.DeleteRoute
+	AddMark        = op.AddMark
+	DeleteMark     = op.DeleteMark
+	ReplaceMark    = op.ReplaceMark
+	WriteInventory = op.WriteInventory
 )
-
-// String describes the operation for progress and errors.
-func (o Op) String() string {
-	switch {
-	case o.Service != nil:
-		return fmt.Sprintf("%s %s", o.Kind, o.Service.Key)
-	case o.Dest != nil && o.ServiceKey != nil:
-		return fmt.Sprintf("%s %s -> %s", o.Kind, o.ServiceKey, o.Dest.Addr)
-	case o.ServiceKey != nil:
-		return fmt.Sprintf("%s %s", o.Kind, o.ServiceKey)
-	case o.Address != nil:
-		return fmt.Sprintf("%s %s dev %s", o.Kind, o.Address.Prefix, o.Address.Interface)
-	case o.Link != nil:
-		return fmt.Sprintf("%s %s", o.Kind, o.Link.Name)
-	case o.Sysctl != nil:
-		return fmt.Sprintf("%s %s=%s", o.Kind, o.Sysctl.Key, o.Sysctl.Value)
-	case o.Route != nil:
-		return fmt.Sprintf("%s %s via %s", o.Kind, o.Route.Dst, o.Route.Gateway)
-	case o.Mark != nil:
-		return fmt.Sprintf("%s mark %d for %s", o.Kind, o.Mark.Mark, o.Mark.Addr)
-	}
-	return string(o.Kind)
-}

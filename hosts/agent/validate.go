@@ -74,7 +74,7 @@ func checkOp(o Op) error {
 			return fmt.Errorf("%s: route needs a destination and a gateway of one family", o.Kind)
 		}
 		return nil
-	case AddMark, DeleteMark:
+	case AddMark, DeleteMark, ReplaceMark:
 		if err := need(o.Mark != nil, "mark"); err != nil {
 			return err
 		}

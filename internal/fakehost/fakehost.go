@@ -1,0 +1,192 @@
+// Package fakehost is a host in memory for planner and applier tests: it
+// applies lvsctl's operations to a state.Host as the kernel would (EEXIST,
+// ENOENT, ESRCH), and records each as the shell command it stands for
+// (ipvsadm, ip, sysctl, nft), so a failing test reads like a transcript.
+// It is never the only proof that a feature works: the VM lab is.
+package fakehost
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/lvsctl/lvsctl/internal/ipvsadm"
+	"github.com/lvsctl/lvsctl/internal/op"
+	"github.com/lvsctl/lvsctl/internal/state"
+)
+
+// Host is one fake machine.
+type Host struct {
+	State     *state.Host
+	Inventory *state.Inventory
+	// Fail, when set, is asked before each operation; an error it returns
+	// fails the operation without changing anything.
+	Fail func(op.Op) error
+	Log  []string
+}
+
+// New returns an empty host with IPVS.
+func New(name string) *Host {
+	return &Host{State: &state.Host{Name: name, Timeouts: &state.Timeouts{TCP: 900, TCPFin: 120, UDP: 300}}, Inventory: &state.Inventory{}}
+}
+
+// Apply performs one operation.
+func (h *Host) Apply(o op.Op) error {
+	if h.Fail != nil {
+		if err := h.Fail(o); err != nil {
+			return err
+		}
+	}
+	line, err := h.apply(o)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o, err)
+	}
+	h.Log = append(h.Log, line)
+	return nil
+}
+
+func (h *Host) service(k state.ServiceKey) (int, *state.Service) {
+	for i, s := range h.State.Services {
+		if s.Key == k {
+			return i, s
+		}
+	}
+	return -1, nil
+}
+
+func dest(s *state.Service, a netip.AddrPort) int {
+	return slices.IndexFunc(s.Dests, func(d *state.Destination) bool { return d.Addr == a })
+}
+
+func saveLine(s *state.Service) string {
+	return strings.TrimSpace(strings.SplitN(ipvsadm.Save([]*state.Service{s}), "\n", 2)[0])
+}
+
+func destLine(k state.ServiceKey, d *state.Destination) string {
+	lines := strings.Split(strings.TrimSpace(ipvsadm.Save([]*state.Service{{Key: k, Dests: []*state.Destination{d}}})), "\n")
+	return lines[len(lines)-1]
+}
+
+func (h *Host) apply(o op.Op) (string, error) {
+	st := h.State
+	switch o.Kind {
+	case op.AddService:
+		if _, s := h.service(o.Service.Key); s != nil {
+			return "", syscall.EEXIST
+		}
+		c := *o.Service
+		st.Services = append(st.Services, &c)
+		return "ipvsadm " + saveLine(&c), nil
+	case op.UpdateService:
+		i, s := h.service(o.Service.Key)
+		if s == nil {
+			return "", syscall.ESRCH
+		}
+		c := *o.Service
+		c.Dests = s.Dests
+		st.Services[i] = &c
+		return "ipvsadm " + strings.Replace(saveLine(&c), "-A", "-E", 1), nil
+	case op.DeleteService:
+		i, s := h.service(*o.ServiceKey)
+		if s == nil {
+			return "", syscall.ESRCH
+		}
+		st.Services = slices.Delete(st.Services, i, i+1)
+		return "ipvsadm -D " + strings.Fields(saveLine(s))[1] + " " + strings.Fields(saveLine(s))[2], nil
+	case op.AddDest, op.UpdateDest, op.DeleteDest:
+		_, s := h.service(*o.ServiceKey)
+		if s == nil {
+			return "", syscall.ESRCH
+		}
+		i := dest(s, o.Dest.Addr)
+		c := *o.Dest
+		switch {
+		case o.Kind == op.AddDest && i >= 0:
+			return "", syscall.EEXIST
+		case o.Kind != op.AddDest && i < 0:
+			return "", syscall.ENOENT
+		case o.Kind == op.AddDest:
+			s.Dests = append(s.Dests, &c)
+			return "ipvsadm " + destLine(s.Key, &c), nil
+		case o.Kind == op.UpdateDest:
+			c.Conns = s.Dests[i].Conns
+			s.Dests[i] = &c
+			return "ipvsadm " + strings.Replace(destLine(s.Key, &c), "-a", "-e", 1), nil
+		}
+		s.Dests = slices.Delete(s.Dests, i, i+1)
+		f := strings.Fields(destLine(s.Key, &c))
+		return "ipvsadm -d " + strings.Join(f[1:5], " "), nil
+	case op.SetTimeouts:
+		t := *o.Timeouts
+		st.Timeouts = &t
+		return fmt.Sprintf("ipvsadm --set %d %d %d", t.TCP, t.TCPFin, t.UDP), nil
+	case op.AddAddress:
+		if slices.ContainsFunc(st.Addresses, func(a state.Address) bool { return a.Interface == o.Address.Interface && a.Prefix.Addr() == o.Address.Prefix.Addr() }) {
+			return "", syscall.EEXIST
+		}
+		st.Addresses = append(st.Addresses, *o.Address)
+		return fmt.Sprintf("ip addr add %s dev %s", o.Address.Prefix, o.Address.Interface), nil
+	case op.DeleteAddress:
+		i := slices.IndexFunc(st.Addresses, func(a state.Address) bool { return a.Interface == o.Address.Interface && a.Prefix == o.Address.Prefix })
+		if i < 0 {
+			return "", syscall.EADDRNOTAVAIL
+		}
+		st.Addresses = slices.Delete(st.Addresses, i, i+1)
+		return fmt.Sprintf("ip addr del %s dev %s", o.Address.Prefix, o.Address.Interface), nil
+	case op.EnsureLink, op.LinkDown, op.DeleteLink:
+		i := slices.IndexFunc(st.Links, func(l state.Link) bool { return l.Name == o.Link.Name })
+		if i < 0 {
+			if o.Kind != op.EnsureLink {
+				return "", syscall.ENODEV
+			}
+			st.Links = append(st.Links, state.Link{Name: o.Link.Name, Kind: o.Link.Kind})
+			i = len(st.Links) - 1
+		}
+		st.Links[i].Up = o.Kind == op.EnsureLink
+		return fmt.Sprintf("ip link set %s %s", o.Link.Name, map[bool]string{true: "up", false: "down"}[st.Links[i].Up]), nil
+	case op.SetSysctl:
+		i := slices.IndexFunc(st.Sysctls, func(s state.Sysctl) bool { return s.Key == o.Sysctl.Key })
+		if i < 0 {
+			st.Sysctls = append(st.Sysctls, state.Sysctl{Key: o.Sysctl.Key})
+			i = len(st.Sysctls) - 1
+		}
+		st.Sysctls[i].Value = o.Sysctl.Value
+		return fmt.Sprintf("sysctl -w %s=%s", o.Sysctl.Key, o.Sysctl.Value), nil
+	case op.ReplaceRoute:
+		st.Routes = slices.DeleteFunc(st.Routes, func(r state.Route) bool { return r.Dst == o.Route.Dst })
+		st.Routes = append(st.Routes, state.Route{Dst: o.Route.Dst, Gateway: o.Route.Gateway})
+		return fmt.Sprintf("ip route replace %s via %s", o.Route.Dst, o.Route.Gateway), nil
+	case op.DeleteRoute:
+		st.Routes = slices.DeleteFunc(st.Routes, func(r state.Route) bool { return r.Dst == o.Route.Dst })
+		return fmt.Sprintf("ip route del %s", o.Route.Dst), nil
+	case op.AddMark, op.ReplaceMark, op.DeleteMark:
+		same := func(m state.MarkRule) bool {
+			return m.Addr == o.Mark.Addr && m.Protocol == o.Mark.Protocol && slices.Equal(m.Ports, o.Mark.Ports)
+		}
+		i := slices.IndexFunc(st.MarkRules, same)
+		switch {
+		case o.Kind == op.AddMark && i >= 0:
+			return "", syscall.EEXIST
+		case o.Kind != op.AddMark && i < 0:
+			return "", syscall.ENOENT
+		case o.Kind == op.DeleteMark:
+			st.MarkRules = slices.Delete(st.MarkRules, i, i+1)
+			return fmt.Sprintf("nft delete rule (%s %v -> mark %d)", o.Mark.Addr, o.Mark.Ports, o.Mark.Mark), nil
+		case o.Kind == op.ReplaceMark:
+			st.MarkRules[i] = *o.Mark
+		default:
+			st.MarkRules = append(st.MarkRules, *o.Mark)
+		}
+		return fmt.Sprintf("nft add rule (%s %v -> mark %d)", o.Mark.Addr, o.Mark.Ports, o.Mark.Mark), nil
+	case op.WriteInventory:
+		inv := *o.Inventory
+		h.Inventory = &inv
+		return "write inventory", nil
+	}
+	return "", fmt.Errorf("fakehost: unknown operation %q", o.Kind)
+}
+
+// Transcript is the log as one string, a command per line.
+func (h *Host) Transcript() string { return strings.Join(h.Log, "\n") }

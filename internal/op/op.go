@@ -1,0 +1,75 @@
+// Package op defines the operations lvsctl performs on a host: plain values
+// that the planner produces, the applier sends and the agent executes. It does
+// no I/O, so the planner can depend on it and stay pure.
+package op
+
+import (
+	"fmt"
+
+	"github.com/lvsctl/lvsctl/internal/state"
+)
+
+// Op is one change to a host. Kind says which; exactly the fields that kind
+// needs are set.
+type Op struct {
+	Kind       Kind               `json:"kind"`
+	Service    *state.Service     `json:"service,omitempty"`
+	ServiceKey *state.ServiceKey  `json:"serviceKey,omitempty"`
+	Dest       *state.Destination `json:"dest,omitempty"`
+	Timeouts   *state.Timeouts    `json:"timeouts,omitempty"`
+	Address    *state.Address     `json:"address,omitempty"`
+	Link       *state.Link        `json:"link,omitempty"`
+	Sysctl     *state.Sysctl      `json:"sysctl,omitempty"`
+	Route      *state.Route       `json:"route,omitempty"`
+	Mark       *state.MarkRule    `json:"mark,omitempty"`
+	Inventory  *state.Inventory   `json:"inventory,omitempty"`
+}
+
+// Kind names an operation.
+type Kind string
+
+// The operations an agent performs.
+const (
+	AddService     Kind = "ipvs.add-service"
+	UpdateService  Kind = "ipvs.update-service"
+	DeleteService  Kind = "ipvs.delete-service"
+	AddDest        Kind = "ipvs.add-dest"
+	UpdateDest     Kind = "ipvs.update-dest"
+	DeleteDest     Kind = "ipvs.delete-dest"
+	SetTimeouts    Kind = "ipvs.set-timeouts"
+	AddAddress     Kind = "addr.add"
+	DeleteAddress  Kind = "addr.delete"
+	EnsureLink     Kind = "link.ensure"
+	LinkDown       Kind = "link.down"
+	DeleteLink     Kind = "link.delete"
+	SetSysctl      Kind = "sysctl.set"
+	ReplaceRoute   Kind = "route.replace"
+	DeleteRoute    Kind = "route.delete"
+	AddMark        Kind = "mark.add"
+	DeleteMark     Kind = "mark.delete"
+	ReplaceMark    Kind = "mark.replace"
+	WriteInventory Kind = "inventory.write"
+)
+
+// String describes the operation for progress and errors.
+func (o Op) String() string {
+	switch {
+	case o.Service != nil:
+		return fmt.Sprintf("%s %s", o.Kind, o.Service.Key)
+	case o.Dest != nil && o.ServiceKey != nil:
+		return fmt.Sprintf("%s %s -> %s", o.Kind, o.ServiceKey, o.Dest.Addr)
+	case o.ServiceKey != nil:
+		return fmt.Sprintf("%s %s", o.Kind, o.ServiceKey)
+	case o.Address != nil:
+		return fmt.Sprintf("%s %s dev %s", o.Kind, o.Address.Prefix, o.Address.Interface)
+	case o.Link != nil:
+		return fmt.Sprintf("%s %s", o.Kind, o.Link.Name)
+	case o.Sysctl != nil:
+		return fmt.Sprintf("%s %s=%s", o.Kind, o.Sysctl.Key, o.Sysctl.Value)
+	case o.Route != nil:
+		return fmt.Sprintf("%s %s via %s", o.Kind, o.Route.Dst, o.Route.Gateway)
+	case o.Mark != nil:
+		return fmt.Sprintf("%s mark %d for %s", o.Kind, o.Mark.Mark, o.Mark.Addr)
+	}
+	return string(o.Kind)
+}
