@@ -1,0 +1,199 @@
+// Package applier carries out a plan: host by host as the plan's order
+// demands, draining destinations before it removes them, and writing each
+// host's inventory last. When a step fails, or the context is cancelled
+// (SIGINT, SIGTERM), it undoes every completed step in reverse order, and its
+// Report says what failed, what was undone, and anything that could not be.
+package applier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/netip"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/lvsctl/lvsctl/internal/op"
+	"github.com/lvsctl/lvsctl/internal/state"
+	"github.com/lvsctl/lvsctl/planner"
+)
+
+// Host runs operations on one host.
+type Host interface {
+	Do(o op.Op) error
+	// Conns returns the active connections of a destination, for draining.
+	Conns(k state.ServiceKey, d netip.AddrPort) (uint32, error)
+}
+
+// Applier carries out plans.
+type Applier struct {
+	Hosts        map[string]Host
+	DrainTimeout time.Duration // how long to wait for a destination to drain; 0 means do not wait
+	DrainPoll    time.Duration // how often to look; 1s when zero
+	Progress     io.Writer     // one line per step; nil for none
+}
+
+// Report is what an apply did.
+type Report struct {
+	Done      []string       `json:"done"`                // steps done, in order
+	Failed    *Failure       `json:"failed,omitempty"`    // the step that failed, if one did
+	Undone    []string       `json:"undone,omitempty"`    // steps put back, in the order they were undone
+	NotUndone []Failure      `json:"notUndone,omitempty"` // steps that could not be put back
+	Drained   []string       `json:"drained,omitempty"`   // drains that ended by timeout with connections left
+	Writes    map[string]int `json:"writes"`              // operations sent, per host
+}
+
+// Failure is a step that failed.
+type Failure struct {
+	Host  string `json:"host"`
+	Step  string `json:"step"`
+	Error string `json:"error"`
+}
+
+// OK reports whether everything in the plan was done.
+func (r *Report) OK() bool { return r.Failed == nil }
+
+type done struct {
+	host string
+	what string
+	undo []op.Op
+}
+
+// Apply carries out p.
+func (a *Applier) Apply(ctx context.Context, p *planner.Plan) *Report {
+	r := &Report{Writes: map[string]int{}}
+	var stack []done
+	fail := func(host, what string, err error) *Report {
+		r.Failed = &Failure{Host: host, Step: what, Error: err.Error()}
+		a.progress("FAILED on %s: %s: %v", host, what, err)
+		a.rollback(stack, r)
+		return r
+	}
+	for _, ch := range p.Changes {
+		h, ok := a.Hosts[ch.Host]
+		if !ok {
+			return fail(ch.Host, ch.Object, errors.New("no connection to this host"))
+		}
+		for _, s := range ch.Steps {
+			if err := ctx.Err(); err != nil {
+				return fail(ch.Host, string(ch.Action)+" "+ch.Kind+" "+ch.Object, fmt.Errorf("interrupted before this step: %w", context.Cause(ctx)))
+			}
+			if s.Drain != nil {
+				if err := a.drain(ctx, ch.Host, h, s.Drain, r); err != nil {
+					return fail(ch.Host, "drain "+s.Drain.Dest.String(), err)
+				}
+				continue
+			}
+			what := s.Op.String()
+			r.Writes[ch.Host]++
+			err := h.Do(*s.Op)
+			switch {
+			case err == nil:
+				stack = append(stack, done{ch.Host, what, s.Undo})
+				a.progress("%s: %s", ch.Host, what)
+			case alreadySo(s.Op.Kind, err):
+				// The live state already matches: nothing was changed, so
+				// there is nothing to undo.
+				a.progress("%s: %s (already so)", ch.Host, what)
+			default:
+				return fail(ch.Host, what, err)
+			}
+			r.Done = append(r.Done, ch.Host+": "+what)
+		}
+	}
+	for _, host := range sortedHosts(p.Inventories) {
+		u := p.Inventories[host]
+		h := a.Hosts[host]
+		if h == nil {
+			return fail(host, "write inventory", errors.New("no connection to this host"))
+		}
+		r.Writes[host]++
+		if err := h.Do(op.Op{Kind: op.WriteInventory, Inventory: u.After}); err != nil {
+			return fail(host, "write inventory", err)
+		}
+		stack = append(stack, done{host, "write inventory", []op.Op{{Kind: op.WriteInventory, Inventory: u.Before}}})
+		r.Done = append(r.Done, host+": write inventory")
+	}
+	return r
+}
+
+// alreadySo reports whether err says the operation's effect is already in
+// place: adding what exists, deleting what is gone.
+func alreadySo(k op.Kind, err error) bool {
+	switch k {
+	case op.AddAddress, op.AddMark:
+		return errors.Is(err, syscall.EEXIST)
+	case op.DeleteService, op.DeleteDest, op.DeleteAddress, op.DeleteMark, op.DeleteRoute:
+		return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ESRCH) || errors.Is(err, syscall.EADDRNOTAVAIL)
+	}
+	return false
+}
+
+func (a *Applier) drain(ctx context.Context, host string, h Host, d *planner.Drain, r *Report) error {
+	if a.DrainTimeout <= 0 {
+		return nil
+	}
+	poll := a.DrainPoll
+	if poll <= 0 {
+		poll = time.Second
+	}
+	deadline := time.Now().Add(a.DrainTimeout)
+	for {
+		n, err := h.Conns(d.Service, d.Dest)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			a.progress("%s: %s -> %s drained", host, d.Service, d.Dest)
+			return nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			r.Drained = append(r.Drained, fmt.Sprintf("%s: %s -> %s still had %d active connections after %s", host, d.Service, d.Dest, n, a.DrainTimeout))
+			a.progress("%s: %s -> %s: drain timeout, %d active connections left", host, d.Service, d.Dest, n)
+			return nil
+		}
+		a.progress("%s: draining %s -> %s: %d active connections, %s left", host, d.Service, d.Dest, n, left.Round(time.Second))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("interrupted while draining: %w", context.Cause(ctx))
+		case <-time.After(min(poll, left)):
+		}
+	}
+}
+
+// rollback undoes completed steps in reverse, on every host.
+func (a *Applier) rollback(stack []done, r *Report) {
+	if len(stack) > 0 {
+		a.progress("rolling back %d steps", len(stack))
+	}
+	for i := len(stack) - 1; i >= 0; i-- {
+		d := stack[i]
+		h := a.Hosts[d.host]
+		ok := true
+		for _, u := range d.undo {
+			r.Writes[d.host]++
+			if err := h.Do(u); err != nil && !alreadySo(u.Kind, err) {
+				r.NotUndone = append(r.NotUndone, Failure{Host: d.host, Step: d.what, Error: fmt.Sprintf("undo %s: %v", u, err)})
+				a.progress("could not undo on %s: %s: %v", d.host, d.what, err)
+				ok = false
+				break
+			}
+		}
+		if ok {
+			r.Undone = append(r.Undone, d.host+": "+d.what)
+			a.progress("undone on %s: %s", d.host, d.what)
+		}
+	}
+}
+
+func (a *Applier) progress(format string, args ...any) {
+	if a.Progress != nil {
+		fmt.Fprintf(a.Progress, format+"\n", args...)
+	}
+}
+
+func sortedHosts[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
