@@ -187,6 +187,7 @@ func TestInterruptRollsBack(t *testing.T) {
 	before := c.snapshot()
 	p, _ := planner.Make(desired, c.live())
 	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
 	n := 0
 	for _, h := range c {
 		h.Fail = func(op.Op) error {

@@ -36,6 +36,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 1
 }
 
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "lvsctl",
@@ -49,6 +51,6 @@ the director, and puts everything back if a step fails.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newValidate(), newSchema(), newVersion(), newAgent())
+	root.AddCommand(newValidate(), newPlan(), newApply(), newDrift(), newSchema(), newVersion(), newAgent())
 	return root
 }

@@ -13,6 +13,9 @@ import (
 // Client talks to one host's agent over a transport's pipes.
 type Client struct {
 	Host string // for messages: every error names the host
+	// ReadOnly refuses Apply without sending anything: plan and drift use
+	// read-only clients, so they cannot change a host by construction.
+	ReadOnly bool
 
 	mu     sync.Mutex
 	enc    *json.Encoder
@@ -84,6 +87,9 @@ func (c *Client) Gather(req GatherRequest) (*Gathered, error) {
 // request was refused or the transport failed; then nothing is known to have
 // run beyond the results returned.
 func (c *Client) Apply(ops []Op) ([]Result, error) {
+	if c.ReadOnly {
+		return nil, fmt.Errorf("host %s: this lvsctl command only reads; refusing to change the host", c.Host)
+	}
 	resp, err := c.roundTrip(Request{Kind: "apply", Apply: ops})
 	if resp != nil {
 		return resp.Results, err

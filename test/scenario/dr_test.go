@@ -1,0 +1,190 @@
+package scenario
+
+import (
+	"context"
+	"encoding/json"
+	"net/netip"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/lvsctl/lvsctl/internal/ipvsadm"
+	"github.com/lvsctl/lvsctl/internal/vmlab"
+)
+
+// labConfig is an example with its hosts reached through the lab's network
+// namespaces instead of SSH; everything else is as the example says.
+func labConfig(t *testing.T, example, hosts string) string {
+	t.Helper()
+	b, err := os.ReadFile("../../examples/" + example + "/cluster.cue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	start := strings.Index(s, "\nhosts: {")
+	end := strings.Index(s[start:], "\n}\n")
+	if start < 0 || end < 0 {
+		t.Fatalf("no hosts block in %s", example)
+	}
+	return s[:start] + "\nhosts: {\n" + hosts + "\n}\n" + s[start+end+3:]
+}
+
+func binaries(t *testing.T) map[string]string {
+	return map[string]string{
+		"lvsctl":  vmlab.BuildStatic(t, "github.com/lvsctl/lvsctl/cmd/lvsctl"),
+		"namesrv": vmlab.BuildStatic(t, "github.com/lvsctl/lvsctl/test/scenario/testdata/namesrv"),
+		"hits":    vmlab.BuildStatic(t, "github.com/lvsctl/lvsctl/test/scenario/testdata/hits"),
+	}
+}
+
+// topology builds a bridge and one namespace per host, each with a veth
+// named as the host's configuration expects.
+const topology = `
+ip link add br0 type bridge
+ip link set br0 up
+mk() {
+	ip netns add $1
+	ip link add $1-br type veth peer name $2 netns $1
+	ip link set $1-br master br0 up
+	ip -n $1 link set lo up
+	ip -n $1 link set $2 up
+	ip -n $1 addr add $3 dev $2
+}
+code() { c=0; "$@" >/dev/null 2>&1 || c=$?; echo $c; }
+`
+
+func counts(t *testing.T, b []byte) map[string]int {
+	t.Helper()
+	var m map[string]int
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("hits output %q: %v", b, err)
+	}
+	return m
+}
+
+var opLine = regexp.MustCompile(`(?m)^\S+: (ipvs|addr|link|sysctl|route|mark)\.\S+ `)
+
+// The guide's direct-routing example, applied from an empty kernel and
+// proven with traffic; then one weight changed; then drift repaired.
+func TestDirectRouting(t *testing.T) {
+	vmlab.Require(t)
+	hosts := `	director: netns: "director"
+	rs1: {netns: "rs1", interface: "eth0"}
+	rs2: {netns: "rs2", interface: "eth0"}`
+	dr := labConfig(t, "direct-routing", hosts)
+	weight := strings.Replace(dr, "weight: 5,", "weight: 10,", 1)
+	r, err := vmlab.Run(context.Background(), vmlab.Scenario{
+		Name:     "dr",
+		Binaries: binaries(t),
+		Files:    map[string][]byte{"/lab/dr/cluster.cue": []byte(dr), "/lab/weight/cluster.cue": []byte(weight)},
+		Script: topology + `
+set -e
+mk client eth0 192.168.0.2/24
+mk director ens33 192.168.0.1/24
+mk rs1 eth0 192.168.0.101/24
+mk rs2 eth0 222.117.155.123/24
+ip -n rs2 route add 192.168.0.0/24 dev eth0
+ip -n director route add 222.117.155.123/32 dev ens33
+for i in $(seq 150 179) $(seq 200 229); do ip -n client addr add 192.168.0.$i/24 dev eth0; done
+ip netns exec rs1 namesrv rs1 &
+ip netns exec rs2 namesrv rs2 &
+sleep 1
+cd /lab
+code lvsctl plan --detailed-exitcode dr > /out/plan1.code 2>/dev/null
+lvsctl plan dr > /out/plan1 2>/out/plan1.err
+code lvsctl apply --auto-approve dr > /out/apply1.code 2>/out/apply1.err
+lvsctl apply --auto-approve dr > /out/apply1 2>>/out/apply1.err || true
+ip netns exec director ipvsadm -S -n > /out/save1
+ip netns exec client hits -url http://192.168.0.10/ -from 192.168.0.150 -sources 30 -per 2 > /out/hits1
+code lvsctl plan --detailed-exitcode dr > /out/plan2.code 2>/dev/null
+lvsctl plan dr > /out/plan2 2>/dev/null
+lvsctl plan weight > /out/plan3 2>/dev/null
+lvsctl apply --auto-approve weight > /out/apply3 2>/out/apply3.err
+ip netns exec client hits -url http://192.168.0.10/ -from 192.168.0.200 -sources 30 -per 2 > /out/hits3
+ip netns exec director ipvsadm -e -t 192.168.0.10:80 -r 192.168.0.101:80 -g -w 1
+ip -n rs2 addr del 192.168.0.10/32 dev lo
+code lvsctl drift -o json weight > /out/drift.code 2>/dev/null
+lvsctl drift -o json weight > /out/drift 2>/dev/null || true
+lvsctl apply --auto-approve weight > /out/apply4 2>/out/apply4.err
+code lvsctl plan --detailed-exitcode weight > /out/plan5.code 2>/dev/null
+`,
+		Timeout: 180 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(name string) string { return string(r.Files[name]) }
+	if r.ExitCode != 0 {
+		t.Fatalf("scenario exit %d\nstderr: %s\napply1.err: %s", r.ExitCode, r.Stderr, f("apply1.err"))
+	}
+	t.Logf("VM run %v\n--- plan from empty ---\n%s", r.Duration, f("plan1"))
+
+	if f("plan1.code") != "2\n" || !strings.Contains(f("plan1"), "Plan: 6 to add, 16 to change, 0 to destroy.") {
+		t.Errorf("first plan (exit %s):\n%s", f("plan1.code"), f("plan1"))
+	}
+	if f("apply1.code") != "0\n" {
+		t.Fatalf("apply exit %s:\n%s", f("apply1.code"), f("apply1.err"))
+	}
+	// The table equals what the guide's ipvsadm commands produce.
+	guide, _ := ipvsadm.ParseSave("-A -t 192.168.0.10:80 -s wrr -p 300\n-a -t 192.168.0.10:80 -r 192.168.0.101:80 -g -w 5\n-a -t 192.168.0.10:80 -r 222.117.155.123:80 -g -w 10\n")
+	got, err := ipvsadm.ParseSave(f("save1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(guide, got, cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{})); diff != "" {
+		t.Errorf("ipvsadm -S -n after apply (-guide +lvsctl):\n%s", diff)
+	}
+	// Weights 5 and 10, 30 clients persisted to one server each: 10 and 20
+	// clients, 2 requests each.
+	if c := counts(t, r.Files["hits1"]); c["rs1"] != 20 || c["rs2"] != 40 || c["errors"] != 0 {
+		t.Errorf("requests by real server, weights 5:10: %v", c)
+	}
+	if f("plan2.code") != "0\n" || !strings.Contains(f("plan2"), "No changes.") {
+		t.Errorf("second plan (exit %s):\n%s", f("plan2.code"), f("plan2"))
+	}
+	if f("apply1") == "" || !strings.Contains(f("apply1"), "No changes.") {
+		t.Errorf("second apply:\n%s", f("apply1"))
+	}
+
+	// One weight: one line in the plan, one operation sent.
+	t.Logf("--- plan for one weight ---\n%s", f("plan3"))
+	lines := strings.Count(f("plan3"), "\n  ~ ") + strings.Count(f("plan3"), "\n  + ") + strings.Count(f("plan3"), "\n  - ")
+	if lines != 1 || !strings.Contains(f("plan3"), "~ destination TCP 192.168.0.10:80 -> 192.168.0.101:80: weight 5 → 10") ||
+		!strings.Contains(f("plan3"), "Plan: 0 to add, 1 to change, 0 to destroy.") {
+		t.Errorf("plan for one weight (%d change lines):\n%s", lines, f("plan3"))
+	}
+	if ops := opLine.FindAllString(f("apply3.err"), -1); len(ops) != 1 || !strings.HasPrefix(ops[0], "director: ipvs.update-dest") {
+		t.Errorf("operations sent for one weight: %q\n%s", ops, f("apply3.err"))
+	}
+	if c := counts(t, r.Files["hits3"]); c["rs1"] != 30 || c["rs2"] != 30 || c["errors"] != 0 {
+		t.Errorf("requests by real server, weights 10:10: %v", c)
+	}
+
+	// Drift: a weight set by hand and a VIP lost from a real server.
+	if f("drift.code") != "2\n" {
+		t.Errorf("drift exit %s", f("drift.code"))
+	}
+	var drift struct {
+		Drift   bool
+		Objects []struct{ Host, Kind, Object string }
+	}
+	if err := json.Unmarshal(r.Files["drift"], &drift); err != nil {
+		t.Fatalf("drift JSON: %v\n%s", err, f("drift"))
+	}
+	var names []string
+	for _, o := range drift.Objects {
+		names = append(names, o.Host+" "+o.Kind+" "+o.Object)
+	}
+	want := []string{"rs2 address 192.168.0.10/32 dev lo", "director destination TCP 192.168.0.10:80 -> 192.168.0.101:80"}
+	if !drift.Drift || !cmp.Equal(want, names, cmpopts.SortSlices(func(a, b string) bool { return a < b })) {
+		t.Errorf("drift report names %q, want %q", names, want)
+	}
+	if !strings.Contains(f("apply4"), "Apply complete! 1 added, 1 changed, 0 destroyed.") || f("plan5.code") != "0\n" {
+		t.Errorf("repair:\n%s\nplan after repair exit %s", f("apply4"), f("plan5.code"))
+	}
+}
