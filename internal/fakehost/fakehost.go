@@ -123,7 +123,9 @@ func (h *Host) apply(o op.Op) (string, error) {
 		st.Timeouts = &t
 		return fmt.Sprintf("ipvsadm --set %d %d %d", t.TCP, t.TCPFin, t.UDP), nil
 	case op.AddAddress:
-		if slices.ContainsFunc(st.Addresses, func(a state.Address) bool { return a.Interface == o.Address.Interface && a.Prefix.Addr() == o.Address.Prefix.Addr() }) {
+		if slices.ContainsFunc(st.Addresses, func(a state.Address) bool {
+			return a.Interface == o.Address.Interface && a.Prefix.Addr() == o.Address.Prefix.Addr()
+		}) {
 			return "", syscall.EEXIST
 		}
 		st.Addresses = append(st.Addresses, *o.Address)

@@ -37,18 +37,27 @@ var (
 // BuildStatic builds the Go package pkg (an import path, or a path relative
 // to the calling test's folder) with CGO_ENABLED=0 and returns the path of
 // the static binary, to be put into the guest with Scenario.Binaries. Each
-// package is built once per test binary, into a per-user folder under the
-// system's temporary folder where the next build replaces it.
+// package is built once per test binary.
 func BuildStatic(t testing.TB, pkg string) string {
 	t.Helper()
+	p, err := Build(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Build is BuildStatic for programs: it builds into a per-user folder under
+// the system's temporary folder, where the next build replaces it.
+func Build(pkg string) (string, error) {
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	if p, ok := built[pkg]; ok {
-		return p
+		return p, nil
 	}
 	dir := filepath.Join(os.TempDir(), fmt.Sprintf("lvsctl-vmlab-bin-%d", os.Getuid()))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatalf("vmlab: %v", err)
+		return "", fmt.Errorf("vmlab: %w", err)
 	}
 	sum := sha256.Sum256([]byte(pkg))
 	out := filepath.Join(dir, path.Base(pkg)+"-"+hex.EncodeToString(sum[:4]))
@@ -57,14 +66,14 @@ func BuildStatic(t testing.TB, pkg string) string {
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
-		t.Fatalf("vmlab: go build %s: %v\n%s", pkg, err, b)
+		return "", fmt.Errorf("vmlab: go build %s: %v\n%s", pkg, err, b)
 	}
 	// A rename keeps another test binary's copy whole while it is read.
 	if err := os.Rename(tmp, out); err != nil {
-		t.Fatalf("vmlab: %v", err)
+		return "", fmt.Errorf("vmlab: %w", err)
 	}
 	built[pkg] = out
-	return out
+	return out, nil
 }
 
 // goTool is the go command of the toolchain running the tests.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,46 +16,25 @@ import (
 	"github.com/lvsctl/lvsctl/internal/vmlab"
 )
 
-// labConfig is an example with its hosts reached through the lab's network
-// namespaces instead of SSH; everything else is as the example says.
 func labConfig(t *testing.T, example, hosts string) string {
 	t.Helper()
-	b, err := os.ReadFile("../../examples/" + example + "/cluster.cue")
+	c, err := LabConfig("../..", example, hosts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := string(b)
-	start := strings.Index(s, "\nhosts: {")
-	end := strings.Index(s[start:], "\n}\n")
-	if start < 0 || end < 0 {
-		t.Fatalf("no hosts block in %s", example)
-	}
-	return s[:start] + "\nhosts: {\n" + hosts + "\n}\n" + s[start+end+3:]
+	return c
 }
 
 func binaries(t *testing.T) map[string]string {
-	return map[string]string{
-		"lvsctl":  vmlab.BuildStatic(t, "github.com/lvsctl/lvsctl/cmd/lvsctl"),
-		"namesrv": vmlab.BuildStatic(t, "github.com/lvsctl/lvsctl/test/scenario/testdata/namesrv"),
-		"hits":    vmlab.BuildStatic(t, "github.com/lvsctl/lvsctl/test/scenario/testdata/hits"),
+	t.Helper()
+	b, err := Binaries()
+	if err != nil {
+		t.Fatal(err)
 	}
+	return b
 }
 
-// topology builds a bridge and one namespace per host, each with a veth
-// named as the host's configuration expects.
-const topology = `
-ip link add br0 type bridge
-ip link set br0 up
-mk() {
-	ip netns add $1
-	ip link add $1-br type veth peer name $2 netns $1
-	ip link set $1-br master br0 up
-	ip -n $1 link set lo up
-	ip -n $1 link set $2 up
-	ip -n $1 addr add $3 dev $2
-}
-code() { c=0; "$@" >/dev/null 2>&1 || c=$?; echo $c; }
-`
+const topology = Topology
 
 func counts(t *testing.T, b []byte) map[string]int {
 	t.Helper()
@@ -73,27 +51,14 @@ var opLine = regexp.MustCompile(`(?m)^\S+: (ipvs|addr|link|sysctl|route|mark)\.\
 // proven with traffic; then one weight changed; then drift repaired.
 func TestDirectRouting(t *testing.T) {
 	vmlab.Require(t)
-	hosts := `	director: netns: "director"
-	rs1: {netns: "rs1", interface: "eth0"}
-	rs2: {netns: "rs2", interface: "eth0"}`
-	dr := labConfig(t, "direct-routing", hosts)
+	dr := labConfig(t, "direct-routing", DRHosts)
 	weight := strings.Replace(dr, "weight: 5,", "weight: 10,", 1)
 	r, err := vmlab.Run(context.Background(), vmlab.Scenario{
 		Name:     "dr",
 		Binaries: binaries(t),
 		Files:    map[string][]byte{"/lab/dr/cluster.cue": []byte(dr), "/lab/weight/cluster.cue": []byte(weight)},
-		Script: topology + `
+		Script: topology + DRNetwork + `
 set -e
-mk client eth0 192.168.0.2/24
-mk director ens33 192.168.0.1/24
-mk rs1 eth0 192.168.0.101/24
-mk rs2 eth0 222.117.155.123/24
-ip -n rs2 route add 192.168.0.0/24 dev eth0
-ip -n director route add 222.117.155.123/32 dev ens33
-for i in $(seq 150 179) $(seq 200 229); do ip -n client addr add 192.168.0.$i/24 dev eth0; done
-ip netns exec rs1 namesrv rs1 &
-ip netns exec rs2 namesrv rs2 &
-sleep 1
 cd /lab
 code lvsctl plan --detailed-exitcode dr > /out/plan1.code 2>/dev/null
 lvsctl plan dr > /out/plan1 2>/out/plan1.err
