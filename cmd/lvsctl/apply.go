@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lvsctl/lvsctl/applier"
+	"github.com/lvsctl/lvsctl/internal/op"
 )
 
 func newApply() *cobra.Command {
@@ -64,7 +67,11 @@ failed, what was undone and anything that could not be.`,
 					return err
 				}
 			}
-			a := &applier.Applier{Hosts: s.cluster.Executors(), DrainTimeout: drainTimeout, Progress: stderr}
+			execs := s.cluster.Executors()
+			if k := os.Getenv("LVSCTL_TEST_FAIL_AT"); k != "" {
+				execs = failAt(execs, k, stderr)
+			}
+			a := &applier.Applier{Hosts: execs, DrainTimeout: drainTimeout, Progress: stderr}
 			r := a.Apply(ctx, p)
 			for _, d := range r.Drained {
 				fmt.Fprintln(stderr, "warning: drain timed out:", d)
@@ -96,6 +103,38 @@ failed, what was undone and anything that could not be.`,
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "apply without asking")
 	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", 30*time.Second, "how long to wait for a removed real server's connections to end")
 	return cmd
+}
+
+// failAt makes the k-th operation of the apply fail, once, before it reaches
+// its host: the VM lab uses it to prove that a failure at every step rolls
+// every host back on the real kernel. It is a test hook, named as one.
+func failAt(hosts map[string]applier.Host, k string, w io.Writer) map[string]applier.Host {
+	n, err := strconv.Atoi(k)
+	if err != nil || n < 1 {
+		fmt.Fprintf(w, "ignoring LVSCTL_TEST_FAIL_AT=%q: not a step number\n", k)
+		return hosts
+	}
+	fmt.Fprintf(w, "LVSCTL_TEST_FAIL_AT=%d: operation %d of this apply will fail (a test hook)\n", n, n)
+	count := new(int)
+	out := map[string]applier.Host{}
+	for name, h := range hosts {
+		out[name] = &injected{Host: h, count: count, at: n}
+	}
+	return out
+}
+
+type injected struct {
+	applier.Host
+	count *int
+	at    int
+}
+
+func (i *injected) Do(o op.Op) error {
+	*i.count++
+	if *i.count == i.at {
+		return fmt.Errorf("injected failure at operation %d (LVSCTL_TEST_FAIL_AT)", i.at)
+	}
+	return i.Host.Do(o)
 }
 
 // confirm asks for "yes" on a terminal; without one it refuses.

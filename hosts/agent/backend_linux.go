@@ -221,6 +221,14 @@ func (l *Linux) readInventory() (*state.Inventory, error) {
 // writeInventory replaces the inventory atomically: a crash leaves the old
 // one or the new one, never half of either.
 func (l *Linux) writeInventory(inv *state.Inventory) error {
+	if inv.Empty() {
+		// Nothing owned: no file, as before lvsctl's first change, so a
+		// rolled-back first apply leaves no trace.
+		if err := os.Remove(l.inventoryPath()); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("inventory: %w", err)
+		}
+		return nil
+	}
 	if err := os.MkdirAll(l.StateDir, 0o700); err != nil {
 		return fmt.Errorf("inventory: %w", err)
 	}

@@ -251,7 +251,16 @@ func Delete(r state.MarkRule) error {
 	if l.rule.Mark != r.Mark {
 		return fmt.Errorf("delete %s: chain %s has it with mark %d: %w", describe(r), Chain, l.rule.Mark, unix.ENOENT)
 	}
-	if err := c.DelRule(&nftables.Rule{Table: table, Chain: chain, Handle: l.handle}); err != nil {
+	// The last of lvsctl's rules takes lvsctl's table with it, in the same
+	// batch, so deleting undoes Add exactly: the host is left as it was
+	// before lvsctl's first rule, not with an empty table.
+	rules, foreign, err := read(c)
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", describe(r), err)
+	}
+	if len(rules) == 1 && len(foreign) == 0 {
+		c.DelTable(table)
+	} else if err := c.DelRule(&nftables.Rule{Table: table, Chain: chain, Handle: l.handle}); err != nil {
 		return fmt.Errorf("delete %s: %w", describe(r), err)
 	}
 	if err := c.Flush(); err != nil {

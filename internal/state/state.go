@@ -244,3 +244,9 @@ type Inventory struct {
 	Routes    []Route           `json:"routes,omitempty"`
 	Marks     []MarkRule        `json:"marks,omitempty"`
 }
+
+// Empty reports whether the inventory owns nothing.
+func (inv *Inventory) Empty() bool {
+	return len(inv.Services) == 0 && len(inv.Addresses) == 0 && len(inv.Links) == 0 &&
+		len(inv.Sysctls) == 0 && len(inv.Routes) == 0 && len(inv.Marks) == 0
+}
