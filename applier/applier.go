@@ -33,6 +33,12 @@ type Applier struct {
 	Hosts        map[string]Host
 	DrainTimeout time.Duration // how long to wait for a destination to drain; 0 means do not wait
 	DrainPoll    time.Duration // how often to look; 1s when zero
+	// DrainGrace is the least a drain waits after its destination went to
+	// weight 0: IPVS counts a connection as active only once its handshake
+	// completes, so one scheduled just before the weight changed is still
+	// "inactive" for a moment, and deleting the destination then would cut it.
+	// 2s when zero.
+	DrainGrace time.Duration
 	Progress     io.Writer     // one line per step; nil for none
 }
 
@@ -140,8 +146,20 @@ func (a *Applier) drain(ctx context.Context, host string, h Host, d *planner.Dra
 	if poll <= 0 {
 		poll = time.Second
 	}
-	deadline := time.Now().Add(a.DrainTimeout)
+	grace := a.DrainGrace
+	if grace <= 0 {
+		grace = 2 * time.Second
+	}
+	start := time.Now()
+	deadline := start.Add(max(a.DrainTimeout, grace))
 	for {
+		if wait := grace - time.Since(start); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("interrupted while draining: %w", context.Cause(ctx))
+			case <-time.After(wait):
+			}
+		}
 		n, err := h.Conns(d.Service, d.Dest)
 		if err != nil {
 			return err

@@ -79,7 +79,7 @@ func (c cluster) snapshot() string {
 }
 
 func (c cluster) applier(conns func() uint32) *applier.Applier {
-	a := &applier.Applier{Hosts: map[string]applier.Host{}, DrainTimeout: time.Second, DrainPoll: time.Millisecond}
+	a := &applier.Applier{Hosts: map[string]applier.Host{}, DrainTimeout: time.Second, DrainPoll: time.Millisecond, DrainGrace: time.Millisecond}
 	for n, h := range c {
 		a.Hosts[n] = host{h, conns}
 	}
@@ -99,8 +99,8 @@ func TestApplyDirectRouting(t *testing.T) {
 	if got := c["director"].Transcript(); !strings.HasSuffix(got, "ipvsadm -a -t 192.168.0.10:80 -r 222.117.155.123:80 -g -w 10\nwrite inventory") {
 		t.Errorf("director transcript:\n%s", got)
 	}
-	if r.Writes["director"] != 5 {
-		t.Errorf("director writes %d, want 5 (address, service, 2 destinations, inventory)", r.Writes["director"])
+	if r.Writes["director"] != 6 {
+		t.Errorf("director writes %d, want 6 (sysctl, address, service, 2 destinations, inventory)", r.Writes["director"])
 	}
 }
 

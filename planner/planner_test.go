@@ -116,6 +116,7 @@ func TestDirectRoutingFromEmpty(t *testing.T) {
 		}
 	}
 	// Ranks order sysctls before addresses across hosts within the prepare phase.
+	want = append([]string{"director: sysctl -w net.ipv4.vs.expire_nodest_conn=1"}, want...)
 	want = append(want,
 		"director: ip addr add 192.168.0.10/32 dev ens33",
 		"rs1: ip addr add 192.168.0.10/32 dev lo",
@@ -127,7 +128,7 @@ func TestDirectRoutingFromEmpty(t *testing.T) {
 	if diff := cmp.Diff(strings.Join(want, "\n"), got); diff != "" {
 		t.Errorf("transcript (-want +got):\n%s", diff)
 	}
-	if a, ch, d := p.Counts(); a != 6 || ch != 16 || d != 0 {
+	if a, ch, d := p.Counts(); a != 6 || ch != 17 || d != 0 {
 		t.Errorf("counts: %d to add, %d to change, %d to destroy", a, ch, d)
 	}
 	if len(p.Inventories) != 3 {

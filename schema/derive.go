@@ -98,6 +98,15 @@ func (d *deriver) director(dir *Director) {
 	for _, name := range sortedKeys(dir.Services) {
 		d.service(b, dir, dir.Services[name])
 	}
+	if len(dir.Services) > 0 {
+		// Without this, IPVS keeps a removed real server's connection
+		// entries (FIN_WAIT, up to two minutes in direct routing) and drops
+		// every new SYN that reuses one of their client ports. A value the
+		// operator declares is theirs to keep.
+		b.need("net.ipv4.vs.expire_nodest_conn", "1",
+			"removing a real server: IPVS expires its leftover connection entries instead of dropping new connections that reuse their ports",
+			[]string{"0", "1"})
+	}
 }
 
 func (d *deriver) service(b *hostBuilder, dir *Director, s *Service) {

@@ -77,6 +77,7 @@ func TestGuideDirectRouting(t *testing.T) {
 	want := map[string]*state.Host{
 		"director": {
 			Name:      "director",
+			Sysctls:   []state.Sysctl{{Key: "net.ipv4.vs.expire_nodest_conn", Value: "1"}},
 			Addresses: []state.Address{{Interface: "ens33", Prefix: netip.MustParsePrefix("192.168.0.10/32")}},
 			Services: []*state.Service{{
 				Key:       state.ServiceKey{Family: state.IPv4, Protocol: state.TCP, Addr: vip, Port: 80},
@@ -107,7 +108,7 @@ func TestGuideNAT(t *testing.T) {
 	want := map[string]*state.Host{
 		"director": {
 			Name:      "director",
-			Sysctls:   []state.Sysctl{{Key: "net.ipv4.ip_forward", Value: "1"}},
+			Sysctls:   []state.Sysctl{{Key: "net.ipv4.ip_forward", Value: "1"}, {Key: "net.ipv4.vs.expire_nodest_conn", Value: "1"}},
 			Addresses: []state.Address{{Interface: "eth0", Prefix: netip.MustParsePrefix("211.47.13.234/32")}},
 			Services: []*state.Service{{
 				Key:       state.ServiceKey{Family: state.IPv4, Protocol: state.TCP, Addr: netip.MustParseAddr("211.47.13.234"), Port: 80},
@@ -137,7 +138,7 @@ func TestDerivedReasons(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("reason of %s (-want +got):\n%s", l.Hosts["rs1"].Sysctls[0].Key, diff)
 	}
-	if got := l.Hosts["director"].Sysctls; got != nil {
-		t.Errorf("a DR director needs no sysctls, got %v", got)
+	if got := l.Hosts["director"].Sysctls; len(got) != 1 || got[0].Key != "net.ipv4.vs.expire_nodest_conn" {
+		t.Errorf("a DR director needs only expire_nodest_conn, got %v", got)
 	}
 }

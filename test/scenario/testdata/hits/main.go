@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -27,6 +28,11 @@ func main() {
 	dur := flag.Duration("for", 0, "send without pause for this long")
 	flag.Parse()
 	counts := map[string]int{"errors": 0}
+	start := time.Now()
+	failed := func(err error) {
+		counts["errors"]++
+		fmt.Fprintf(os.Stderr, "%.3fs %v\n", time.Since(start).Seconds(), err)
+	}
 	get := func(src netip.Addr) {
 		d := &net.Dialer{Timeout: 3 * time.Second}
 		if src.IsValid() {
@@ -35,13 +41,13 @@ func main() {
 		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
 		resp, err := c.Get(*url)
 		if err != nil {
-			counts["errors"]++
+			failed(err)
 			return
 		}
 		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if err != nil || resp.StatusCode != 200 {
-			counts["errors"]++
+			failed(fmt.Errorf("status %d, %v", resp.StatusCode, err))
 			return
 		}
 		counts[string(body)]++
