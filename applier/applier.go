@@ -39,7 +39,7 @@ type Applier struct {
 	// "inactive" for a moment, and deleting the destination then would cut it.
 	// 2s when zero.
 	DrainGrace time.Duration
-	Progress     io.Writer     // one line per step; nil for none
+	Progress   io.Writer // one line per step; nil for none
 }
 
 // Report is what an apply did.
