@@ -28,6 +28,17 @@ type Host interface {
 	Conns(k state.ServiceKey, d netip.AddrPort) (uint32, error)
 }
 
+// Batcher is a Host that runs several operations in one exchange: in order,
+// stopping at the first failure, returning how many succeeded and, when one
+// failed, its error. The applier sends consecutive steps for one host as one
+// batch; rollback stays exact because it knows which succeeded.
+type Batcher interface {
+	DoBatch(ops []op.Op) (int, error)
+}
+
+// maxBatch bounds a batch, so progress shows and an interrupt is heard.
+const maxBatch = 500
+
 // Applier carries out plans.
 type Applier struct {
 	Hosts        map[string]Host
@@ -78,37 +89,62 @@ func (a *Applier) Apply(ctx context.Context, p *planner.Plan) *Report {
 		a.rollback(stack, r)
 		return r
 	}
+	type item struct {
+		ch *planner.Change
+		s  planner.Step
+	}
+	var items []item
 	for _, ch := range p.Changes {
-		h, ok := a.Hosts[ch.Host]
-		if !ok {
+		if _, ok := a.Hosts[ch.Host]; !ok {
 			return fail(ch.Host, ch.Object, errors.New("no connection to this host"))
 		}
 		for _, s := range ch.Steps {
-			if err := ctx.Err(); err != nil {
-				return fail(ch.Host, string(ch.Action)+" "+ch.Kind+" "+ch.Object, fmt.Errorf("interrupted before this step: %w", context.Cause(ctx)))
-			}
-			if s.Drain != nil {
-				if err := a.drain(ctx, ch.Host, h, s.Drain, r); err != nil {
-					return fail(ch.Host, "drain "+s.Drain.Dest.String(), err)
-				}
-				continue
-			}
-			what := s.Op.String()
-			r.Writes[ch.Host]++
-			err := h.Do(*s.Op)
-			switch {
-			case err == nil:
-				stack = append(stack, done{ch.Host, what, s.Undo})
-				a.progress("%s: %s", ch.Host, what)
-			case alreadySo(s.Op.Kind, err):
-				// The live state already matches: nothing was changed, so
-				// there is nothing to undo.
-				a.progress("%s: %s (already so)", ch.Host, what)
-			default:
-				return fail(ch.Host, what, err)
-			}
-			r.Done = append(r.Done, ch.Host+": "+what)
+			items = append(items, item{ch, s})
 		}
+	}
+	for i := 0; i < len(items); {
+		ch, s := items[i].ch, items[i].s
+		if err := ctx.Err(); err != nil {
+			return fail(ch.Host, s.String(ch), fmt.Errorf("interrupted before this step: %w", context.Cause(ctx)))
+		}
+		if s.Drain != nil {
+			if err := a.drain(ctx, ch.Host, a.Hosts[ch.Host], s.Drain, r); err != nil {
+				return fail(ch.Host, "drain "+s.Drain.Dest.String(), err)
+			}
+			i++
+			continue
+		}
+		// A batch: this and the following operations on the same host.
+		j := i + 1
+		for j < len(items) && j-i < maxBatch && items[j].ch.Host == ch.Host && items[j].s.Drain == nil {
+			j++
+		}
+		ops := make([]op.Op, j-i)
+		for k := range ops {
+			ops[k] = *items[i+k].s.Op
+		}
+		n, err := a.do(ctx, a.Hosts[ch.Host], ops)
+		r.Writes[ch.Host] += n
+		for k := range n {
+			it := items[i+k]
+			stack = append(stack, done{ch.Host, it.s.Op.String(), it.s.Undo})
+			r.Done = append(r.Done, ch.Host+": "+it.s.Op.String())
+			a.progress("%s: %s", ch.Host, it.s.Op)
+		}
+		i += n
+		if err == nil {
+			continue
+		}
+		r.Writes[ch.Host]++
+		failed := items[i].s.Op
+		if !alreadySo(failed.Kind, err) {
+			return fail(ch.Host, failed.String(), err)
+		}
+		// The live state already matches: nothing was changed, so there is
+		// nothing to undo.
+		a.progress("%s: %s (already so)", ch.Host, failed)
+		r.Done = append(r.Done, ch.Host+": "+failed.String())
+		i++
 	}
 	for _, host := range sortedHosts(p.Inventories) {
 		u := p.Inventories[host]
@@ -124,6 +160,23 @@ func (a *Applier) Apply(ctx context.Context, p *planner.Plan) *Report {
 		r.Done = append(r.Done, host+": write inventory")
 	}
 	return r
+}
+
+// do runs ops on h: as one batch when h can, else one at a time. It returns
+// how many succeeded and the error of the one that failed.
+func (a *Applier) do(ctx context.Context, h Host, ops []op.Op) (int, error) {
+	if b, ok := h.(Batcher); ok {
+		return b.DoBatch(ops)
+	}
+	for n, o := range ops {
+		if n > 0 && ctx.Err() != nil {
+			return n, nil // the caller sees the interrupt before the next step
+		}
+		if err := h.Do(o); err != nil {
+			return n, err
+		}
+	}
+	return len(ops), nil
 }
 
 // alreadySo reports whether err says the operation's effect is already in

@@ -164,6 +164,25 @@ func (e executor) Do(o op.Op) error {
 	return nil
 }
 
+// DoBatch sends ops as one request; the agent stops at the first failure.
+func (e executor) DoBatch(ops []op.Op) (int, error) {
+	res, err := e.c.Apply(ops)
+	n := 0
+	for _, r := range res {
+		if !r.OK {
+			return n, &agent.HostError{Host: e.c.Host, Err: r.Error}
+		}
+		n++
+	}
+	if err != nil {
+		return n, err
+	}
+	if n != len(ops) {
+		return n, fmt.Errorf("host %s: %d results for %d operations", e.c.Host, len(res), len(ops))
+	}
+	return n, nil
+}
+
 func (e executor) Conns(k state.ServiceKey, d netip.AddrPort) (uint32, error) {
 	g, err := e.c.Gather(agent.GatherRequest{IPVS: true})
 	if err != nil {

@@ -108,3 +108,14 @@ func (p *Plan) Counts() (add, change, destroy int) {
 // Empty reports whether applying the plan would change nothing but
 // inventories.
 func (p *Plan) Empty() bool { return len(p.Changes) == 0 }
+
+// String names the step for progress and errors.
+func (s Step) String(c *Change) string {
+	if s.Op != nil {
+		return s.Op.String()
+	}
+	if s.Drain != nil {
+		return "drain " + s.Drain.Dest.String()
+	}
+	return string(c.Action) + " " + c.Kind + " " + c.Object
+}
