@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 
@@ -41,7 +42,11 @@ func Open(ctx context.Context, hostCfg map[string]*schema.Host, o Options) (*Clu
 			c.Close()
 			return nil, fmt.Errorf("host %s is reached over SSH, which lvsctl cannot do yet (the SSH transport is the next piece of work); use a local or netns host", name)
 		}
-		cl, err := agent.Local{Netns: h.Netns, Exe: o.Exe, StateDir: o.StateDir}.Start(ctx, name)
+		exe := o.Exe
+		if exe == "" {
+			exe = os.Getenv("LVSCTL_AGENT_EXE") // tests: the test binary runs the agent
+		}
+		cl, err := agent.Local{Netns: h.Netns, Exe: exe, StateDir: o.StateDir}.Start(ctx, name)
 		if err != nil {
 			c.Close()
 			return nil, err

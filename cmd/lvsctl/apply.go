@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/lvsctl/lvsctl/applier"
 	"github.com/lvsctl/lvsctl/internal/op"
@@ -140,11 +141,8 @@ func (i *injected) Do(o op.Op) error {
 // confirm asks for "yes" on a terminal; without one it refuses.
 func confirm(cmd *cobra.Command) error {
 	in := cmd.InOrStdin()
-	f, ok := in.(*os.File)
-	if !ok {
-		return errors.New("refusing to apply: no terminal to ask for confirmation; use --auto-approve")
-	}
-	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+	// A terminal, not merely a character device: /dev/null is one too.
+	if f, ok := in.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
 		return errors.New("refusing to apply: no terminal to ask for confirmation; use --auto-approve")
 	}
 	fmt.Fprint(cmd.ErrOrStderr(), "\nDo you want to make these changes? Only 'yes' will be accepted: ")

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 
+	"golang.org/x/term"
+
 	"github.com/lvsctl/lvsctl/planner"
 )
 
@@ -47,8 +49,7 @@ func colorsFor(w io.Writer) colors {
 	if !ok || os.Getenv("NO_COLOR") != "" {
 		return colors{}
 	}
-	st, err := f.Stat()
-	return colors{on: err == nil && st.Mode()&os.ModeCharDevice != 0}
+	return colors{on: term.IsTerminal(int(f.Fd()))}
 }
 
 func (c colors) action(a planner.Action) string {
