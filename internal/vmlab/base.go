@@ -21,7 +21,7 @@ import (
 
 // formatVersion changes whenever the layout of the base archive changes, so
 // that cached archives of an older layout are not used.
-const formatVersion = "vmlab-base-3"
+const formatVersion = "vmlab-base-4"
 
 //go:embed init.sh
 var initScript []byte
@@ -32,6 +32,9 @@ var tools = []struct{ guest, name string }{
 	{"/sbin/ipvsadm", "ipvsadm"},
 	{"/sbin/ip", "ip"},
 	{"/sbin/nft", "nft"},
+	{"/usr/bin/ssh", "ssh"},
+	{"/usr/bin/ssh-keygen", "ssh-keygen"},
+	{"/usr/sbin/sshd", "sshd"},
 }
 
 // Module trees (relative to lib/modules/<version>/kernel) put into the guest,
@@ -78,7 +81,7 @@ func lookTool(name string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
-	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
+	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin", filepath.Join(cacheDir(), "openssh", "usr", "sbin")} {
 		p := filepath.Join(d, name)
 		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
 			return p, nil
