@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/lvsctl/lvsctl/applier"
@@ -33,26 +34,55 @@ type Cluster struct {
 	Clients map[string]*agent.Client
 }
 
-// Open starts an agent for each host.
+// Open starts an agent for each host, up to the parallelism at once: this
+// machine or a namespace through the local transport, others through SSH.
 func Open(ctx context.Context, hostCfg map[string]*schema.Host, o Options) (*Cluster, error) {
+	exe := o.Exe
+	if exe == "" {
+		exe = os.Getenv("LVSCTL_AGENT_EXE") // tests: the test binary runs the agent
+	}
+	par := o.Parallelism
+	if par <= 0 {
+		par = 10
+	}
+	sem := make(chan struct{}, par)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var errs []error
 	c := &Cluster{Clients: map[string]*agent.Client{}}
 	for _, name := range slices.Sorted(maps.Keys(hostCfg)) {
 		h := hostCfg[name]
-		if h.SSH != nil {
-			c.Close()
-			return nil, fmt.Errorf("host %s is reached over SSH, which lvsctl cannot do yet (the SSH transport is the next piece of work); use a local or netns host", name)
-		}
-		exe := o.Exe
-		if exe == "" {
-			exe = os.Getenv("LVSCTL_AGENT_EXE") // tests: the test binary runs the agent
-		}
-		cl, err := agent.Local{Netns: h.Netns, Exe: exe, StateDir: o.StateDir}.Start(ctx, name)
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		cl.ReadOnly = o.ReadOnly
-		c.Clients[name] = cl
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			var cl *agent.Client
+			var err error
+			if h.SSH != nil {
+				if o.Progress != nil {
+					fmt.Fprintf(o.Progress, "%s: connecting over SSH to %s\n", name, h.SSH.Address)
+				}
+				cl, err = agent.SSH{Address: h.SSH.Address, Port: h.SSH.Port, User: h.SSH.User, AgentPath: h.AgentPath,
+					Netns: h.Netns, StateDir: o.StateDir, Exe: exe}.Start(ctx, name)
+			} else {
+				cl, err = agent.Local{Netns: h.Netns, Exe: exe, StateDir: o.StateDir}.Start(ctx, name)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			cl.ReadOnly = o.ReadOnly
+			c.Clients[name] = cl
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		c.Close()
+		slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+		return nil, errors.Join(errs...)
 	}
 	return c, nil
 }

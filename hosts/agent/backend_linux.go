@@ -64,6 +64,14 @@ func NewBackend(stateDir, netns string) (Backend, error) {
 	scope := "host"
 	if netns != "" {
 		scope = "netns-" + netns
+	} else if own, err := os.Stat("/proc/thread-self/ns/net"); err == nil {
+		// An agent started inside a namespace it was not told the name of
+		// (sshd running in one, as in the VM lab) keeps its own inventory
+		// and lock, keyed by the namespace's inode; in init's namespace it is
+		// the host's own.
+		if init, err := os.Stat("/proc/1/ns/net"); err == nil && !os.SameFile(own, init) {
+			scope = fmt.Sprintf("netns-ino-%d", own.Sys().(*syscall.Stat_t).Ino)
+		}
 	}
 	return &Linux{StateDir: stateDir, Scope: scope}, nil
 }
