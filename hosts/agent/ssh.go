@@ -33,6 +33,7 @@ type SSH struct {
 	StateDir  string
 	Exe       string // the local lvsctl binary to upload; this program when empty
 	Command   string // the ssh program; "ssh" when empty
+	BinDir    string // where uploaded agents live; RemoteBinDir when empty
 }
 
 // RemoteBinDir is where uploaded agents live, one file per content hash, so
@@ -137,7 +138,14 @@ func (s SSH) upload(ctx context.Context, host string) (string, error) {
 		return "", fmt.Errorf("host %s: reading %s to upload: %w", host, exe, err)
 	}
 	sum := sha256.Sum256(bin)
-	path := RemoteBinDir + "/lvsctl-" + hex.EncodeToString(sum[:12])
+	dir := s.BinDir
+	if dir == "" {
+		dir = RemoteBinDir
+	}
+	if err := names.CheckAgentPath(dir); err != nil {
+		return "", fmt.Errorf("host %s: agent folder: %w", host, err)
+	}
+	path := dir + "/lvsctl-" + hex.EncodeToString(sum[:12])
 	probe, err := s.run(ctx, host, "uname -sm && if test -x "+path+"; then echo present; else echo absent; fi", nil)
 	if err != nil {
 		return "", err
@@ -156,7 +164,7 @@ func (s SSH) upload(ctx context.Context, host string) (string, error) {
 	}
 	tmp := path + ".upload.$$" // the remote shell's pid: uploads never share a file
 	script := fmt.Sprintf("mkdir -p %s && cat > %s && test \"$(wc -c < %s)\" -eq %d && chmod 0755 %s && mv -f %s %s",
-		RemoteBinDir, tmp, tmp, len(bin), tmp, tmp, path)
+		dir, tmp, tmp, len(bin), tmp, tmp, path)
 	if _, err := s.run(ctx, host, script, bin); err != nil {
 		return "", fmt.Errorf("%w (uploading the agent to %s)", err, path)
 	}
