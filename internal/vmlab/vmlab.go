@@ -19,6 +19,7 @@ package vmlab
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -58,6 +59,8 @@ type Scenario struct {
 	Modules []string
 	// Timeout bounds the whole boot, run and power-off; 0 means 60s.
 	Timeout time.Duration
+	// MemoryMB is the guest's memory; 0 means 512.
+	MemoryMB int
 }
 
 // Result is what came back from a scenario that ran to its end.
@@ -169,7 +172,7 @@ func Run(ctx context.Context, s Scenario) (*Result, error) {
 	defer cancel()
 	qemu, _ := lookTool(qemuBinary)
 	cmd := exec.CommandContext(ctx, qemu,
-		"-m", "512", "-smp", "2", "-cpu", "max",
+		"-m", strconv.Itoa(cmp.Or(s.MemoryMB, 512)), "-smp", "2", "-cpu", "max",
 		"-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
 		"-kernel", k.vmlinuz, "-initrd", initrd,
 		"-append", "console=ttyS0 quiet panic=-1",
