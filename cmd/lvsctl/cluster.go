@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
@@ -38,15 +37,7 @@ func open(ctx context.Context, cmd *cobra.Command, args []string, f hostFlags, r
 	if len(args) == 1 {
 		dir = args[0]
 	}
-	loaded, err := schema.Load(dir)
-	var probs schema.Problems
-	if errors.As(err, &probs) {
-		for _, p := range probs {
-			fmt.Fprintln(cmd.ErrOrStderr(), p)
-		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d problem%s; nothing was changed on any host.\n", dir, len(probs), plural(len(probs)))
-		return nil, exitError{1}
-	}
+	loaded, err := load(cmd, dir)
 	if err != nil {
 		return nil, err
 	}

@@ -31,15 +31,7 @@ each with the reason it exists.`,
 			if len(args) == 1 {
 				dir = args[0]
 			}
-			loaded, err := schema.Load(dir)
-			var probs schema.Problems
-			if errors.As(err, &probs) {
-				for _, p := range probs {
-					fmt.Fprintln(cmd.ErrOrStderr(), p)
-				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d problem%s; nothing was changed on any host.\n", dir, len(probs), plural(len(probs)))
-				return exitError{1}
-			}
+			loaded, err := load(cmd, dir)
 			if err != nil {
 				return err
 			}
@@ -61,6 +53,21 @@ each with the reason it exists.`,
 	cmd.Flags().BoolVar(&show, "show", false, "print every object the definition implies, host by host, with its reason")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "with --show: text or json")
 	return cmd
+}
+
+// load reads a configuration; its problems go to stderr, one per line, and
+// end the command with exit status 1.
+func load(cmd *cobra.Command, dir string) (*schema.Loaded, error) {
+	loaded, err := schema.Load(dir)
+	var probs schema.Problems
+	if errors.As(err, &probs) {
+		for _, p := range probs {
+			fmt.Fprintln(cmd.ErrOrStderr(), p)
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d problem%s; nothing was changed on any host.\n", dir, len(probs), plural(len(probs)))
+		return nil, exitError{1}
+	}
+	return loaded, err
 }
 
 func countServices(c *schema.Cluster) int {

@@ -36,7 +36,12 @@ func (l Local) Start(ctx context.Context, host string) (*Client, error) {
 	if l.StateDir != "" {
 		args = append(args, "--state-dir", l.StateDir)
 	}
-	cmd := exec.CommandContext(ctx, exe, args...)
+	return startAgent(host, exec.CommandContext(ctx, exe, args...))
+}
+
+// startAgent starts cmd, the agent or the ssh that runs it, and returns a
+// client on its pipes; the agent's stderr is kept for error messages.
+func startAgent(host string, cmd *exec.Cmd) (*Client, error) {
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -48,7 +53,7 @@ func (l Local) Start(ctx context.Context, host string) (*Client, error) {
 	c := NewClient(host, stdin, stdout, cmd.Wait)
 	cmd.Stderr = c.Stderr()
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("host %s: starting the agent: %w", host, err)
+		return nil, fmt.Errorf("host %s: starting %s: %w", host, cmd.Path, err)
 	}
 	return c, nil
 }

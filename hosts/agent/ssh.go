@@ -106,21 +106,7 @@ func (s SSH) Start(ctx context.Context, host string) (*Client, error) {
 	if s.StateDir != "" {
 		remote += " --state-dir " + s.StateDir
 	}
-	cmd := s.command(ctx, remote)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	c := NewClient(host, stdin, stdout, cmd.Wait)
-	cmd.Stderr = c.Stderr()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("host %s: starting ssh: %w", host, err)
-	}
-	return c, nil
+	return startAgent(host, s.command(ctx, remote))
 }
 
 // upload puts this lvsctl on the host at a path named by its hash, unless it
