@@ -62,3 +62,18 @@ func (s *session) close(w io.Writer) {
 		fmt.Fprintln(w, "lvsctl: closing agents:", err)
 	}
 }
+
+// readOnlyPlan is what plan and drift share: check -o, open every host with
+// agents that refuse changes, read them, plan, and close.
+func readOnlyPlan(cmd *cobra.Command, args []string, f hostFlags, output string) (*planner.Plan, error) {
+	if output != "text" && output != "json" {
+		return nil, errorf("-o takes text or json, not %q", output)
+	}
+	ctx := cmd.Context()
+	s, err := open(ctx, cmd, args, f, true)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close(cmd.ErrOrStderr())
+	return s.plan(ctx)
+}

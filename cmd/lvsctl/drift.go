@@ -41,16 +41,7 @@ loopback VIP after a reboot. It only reads (its agents refuse every change).
 Exit status: 0 no drift, 1 error, 2 drift. -o json is for cron and monitoring.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "text" && output != "json" {
-				return errorf("-o takes text or json, not %q", output)
-			}
-			ctx := cmd.Context()
-			s, err := open(ctx, cmd, args, f, true)
-			if err != nil {
-				return err
-			}
-			defer s.close(cmd.ErrOrStderr())
-			p, err := s.plan(ctx)
+			p, err := readOnlyPlan(cmd, args, f, output)
 			if err != nil {
 				return err
 			}

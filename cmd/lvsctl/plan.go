@@ -20,16 +20,7 @@ With --detailed-exitcode the exit status is 0 for no changes, 1 for an error,
 2 when there are changes.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "text" && output != "json" {
-				return errorf("-o takes text or json, not %q", output)
-			}
-			ctx := cmd.Context()
-			s, err := open(ctx, cmd, args, f, true)
-			if err != nil {
-				return err
-			}
-			defer s.close(cmd.ErrOrStderr())
-			p, err := s.plan(ctx)
+			p, err := readOnlyPlan(cmd, args, f, output)
 			if err != nil {
 				return err
 			}

@@ -38,13 +38,7 @@ func ParseSave(out string) ([]*state.Service, error) {
 				return nil, fail("%v", err)
 			}
 			for i := 0; i < len(rest); i++ {
-				arg := func() (string, error) {
-					if i+1 >= len(rest) {
-						return "", fmt.Errorf("%s needs a value", rest[i])
-					}
-					i++
-					return rest[i], nil
-				}
+				arg := func() (string, error) { return value(rest, &i) }
 				var v string
 				switch rest[i] {
 				case "-s":
@@ -103,13 +97,7 @@ func ParseSave(out string) ([]*state.Service, error) {
 			}
 			d := &state.Destination{}
 			for i := 0; i < len(rest); i++ {
-				arg := func() (string, error) {
-					if i+1 >= len(rest) {
-						return "", fmt.Errorf("%s needs a value", rest[i])
-					}
-					i++
-					return rest[i], nil
-				}
+				arg := func() (string, error) { return value(rest, &i) }
 				var v string
 				switch rest[i] {
 				case "-r":
@@ -170,6 +158,15 @@ func ParseSave(out string) ([]*state.Service, error) {
 		}
 	}
 	return svcs, nil
+}
+
+// value returns the option's value after rest[*i] and advances past it.
+func value(rest []string, i *int) (string, error) {
+	if *i+1 >= len(rest) {
+		return "", fmt.Errorf("%s needs a value", rest[*i])
+	}
+	*i++
+	return rest[*i], nil
 }
 
 func parseServiceKey(f []string, k *state.ServiceKey) ([]string, error) {
