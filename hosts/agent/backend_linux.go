@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -156,6 +157,43 @@ func (l *Linux) Gather(req GatherRequest) (*Gathered, error) {
 	return g, nil
 }
 
+// WriteAhead records in the inventory, before ops run, what they are about to
+// make lvsctl own and the live value of every sysctl they change for the
+// first time (see wal.go). It writes once, atomically, and only when that adds
+// something; a request that only updates or deletes reads nothing.
+func (l *Linux) WriteAhead(ops []Op) error {
+	if !needsWriteAhead(ops) {
+		return nil
+	}
+	cur, err := l.readInventory()
+	if err != nil {
+		var what []string
+		for _, o := range ops {
+			if needsWriteAhead([]Op{o}) {
+				what = append(what, o.String())
+			}
+		}
+		return fmt.Errorf("the inventory must be read to record %s ahead of the change: %w", listSome(what), err)
+	}
+	next, news, err := writeAhead(cur, ops, sysctl.Read)
+	if err != nil || len(news) == 0 {
+		return err
+	}
+	if err := l.writeInventory(next); err != nil {
+		return fmt.Errorf("recording %s in the inventory ahead of the change: %w", listSome(news), err)
+	}
+	return nil
+}
+
+// listSome lists the first three of items, and how many more there are.
+func listSome(items []string) string {
+	s := strings.Join(items[:min(len(items), 3)], ", ")
+	if len(items) > 3 {
+		s += fmt.Sprintf(" and %d more", len(items)-3)
+	}
+	return s
+}
+
 // Apply performs one operation.
 func (l *Linux) Apply(o Op) error {
 	switch o.Kind {
@@ -227,7 +265,9 @@ func (l *Linux) readInventory() (*state.Inventory, error) {
 }
 
 // writeInventory replaces the inventory atomically: a crash leaves the old
-// one or the new one, never half of either.
+// one or the new one, never half of either. The inventory.write operation
+// (the applier's last step, and its rollback's restore) and the write-ahead
+// before each apply request both come here.
 func (l *Linux) writeInventory(inv *state.Inventory) error {
 	if inv.Empty() {
 		// Nothing owned: no file, as before lvsctl's first change, so a

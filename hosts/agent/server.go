@@ -13,6 +13,11 @@ import (
 // fakes in tests of the protocol.
 type Backend interface {
 	Gather(GatherRequest) (*Gathered, error)
+	// WriteAhead records durably, in the inventory, what ops are about to
+	// make lvsctl own and the original value of every sysctl they change
+	// (see wal.go). It runs once per apply request, before any of its
+	// operations; it writes nothing when there is nothing new to record.
+	WriteAhead(ops []Op) error
 	Apply(Op) error
 	Lock() error
 	Unlock() error
@@ -61,6 +66,14 @@ func handle(req Request, b Backend) Response {
 				return resp
 			}
 		}
+		// The inventory is written ahead of the changes, so no crash from
+		// here on loses what lvsctl owns or the values from before it.
+		if werr := b.WriteAhead(req.Apply); werr != nil {
+			resp.Error = toError("write-ahead inventory", werr)
+			resp.Error.Message = "refused, nothing done: " + resp.Error.Message
+			return resp
+		}
+		afterWriteAhead()
 		for _, op := range req.Apply {
 			if aerr := b.Apply(op); aerr != nil {
 				resp.Results = append(resp.Results, Result{Error: toError(op.String(), aerr)})
