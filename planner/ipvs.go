@@ -2,6 +2,8 @@ package planner
 
 import (
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/lvsctl/lvsctl/internal/op"
@@ -29,15 +31,21 @@ func (h *hostPlan) ipvs() {
 		if !ok {
 			bare := bareService(s)
 			h.add(phaseIPVS, rankService, &Change{Action: Create, Kind: "ipvs service", Object: s.Key.String(), Detail: serviceDetail(s), Why: s.Why,
-				Steps: one(op.Op{Kind: op.AddService, Service: bare}, op.Op{Kind: op.DeleteService, ServiceKey: &bare.Key})})
+				Warning: h.takeover(s, live),
+				Steps:   one(op.Op{Kind: op.AddService, Service: bare}, op.Op{Kind: op.DeleteService, ServiceKey: &bare.Key})})
 			for _, d := range s.Dests {
 				h.addDest(s.Key, d)
 			}
 			continue
 		}
 		if f := serviceFields(cur, s); len(f) > 0 {
+			var warning string
+			if cur.Scheduler != s.Scheduler {
+				warning = schedulerWarning
+			}
 			h.add(phaseIPVS, rankService, &Change{Action: Update, Kind: "ipvs service", Object: s.Key.String(), Fields: f, Why: s.Why,
-				Steps: one(op.Op{Kind: op.UpdateService, Service: bareService(s)}, op.Op{Kind: op.UpdateService, Service: bareService(cur)})})
+				Warning: warning,
+				Steps:   one(op.Op{Kind: op.UpdateService, Service: bareService(s)}, op.Op{Kind: op.UpdateService, Service: bareService(cur)})})
 		}
 		h.dests(s, cur)
 	}
@@ -56,7 +64,10 @@ func (h *hostPlan) ipvs() {
 			continue
 		}
 		why := "no longer in the configuration"
-		if !owned[s.Key] {
+		switch {
+		case h.d.Retired:
+			why = "host retired"
+		case !owned[s.Key]:
 			why = "not in the configuration, and this director is exclusive"
 		}
 		h.deleteService(s, why)
@@ -100,8 +111,15 @@ func (h *hostPlan) dests(want, cur *state.Service) {
 		}
 		if f := destFields(c, d); len(f) > 0 {
 			k := want.Key
-			h.add(phaseIPVS, rankDest, &Change{Action: Update, Kind: "destination", Object: destObject(k, d), Fields: f, Why: d.Why,
-				Steps: one(op.Op{Kind: op.UpdateDest, ServiceKey: &k, Dest: bareDest(d)}, op.Op{Kind: op.UpdateDest, ServiceKey: &k, Dest: bareDest(c)})})
+			if (c.Forward != d.Forward || tunnelOf(c) != tunnelOf(d)) && h.withhold(k, d, "its forwarding change is") {
+				continue
+			}
+			ch := &Change{Action: Update, Kind: "destination", Object: destObject(k, d), Fields: f, Why: d.Why,
+				Steps: one(op.Op{Kind: op.UpdateDest, ServiceKey: &k, Dest: bareDest(d)}, op.Op{Kind: op.UpdateDest, ServiceKey: &k, Dest: bareDest(c)})}
+			if c.Forward != d.Forward {
+				ch.fwd = &forwardChange{from: c.Forward, rsHost: d.Host, vips: h.vipsOf(k)}
+			}
+			h.add(phaseIPVS, rankDest, ch)
 		}
 	}
 	for _, d := range cur.Dests {
@@ -112,6 +130,9 @@ func (h *hostPlan) dests(want, cur *state.Service) {
 }
 
 func (h *hostPlan) addDest(k state.ServiceKey, d *state.Destination) {
+	if h.withhold(k, d, "") {
+		return
+	}
 	bd := bareDest(d)
 	h.add(phaseIPVS, rankDest, &Change{Action: Create, Kind: "destination", Object: destObject(k, d), Detail: destDetail(d), Why: d.Why,
 		Steps: one(op.Op{Kind: op.AddDest, ServiceKey: &k, Dest: bd}, op.Op{Kind: op.DeleteDest, ServiceKey: &k, Dest: bd})})
@@ -137,6 +158,7 @@ func (h *hostPlan) removeDest(k state.ServiceKey, d *state.Destination, why stri
 		Undo: []op.Op{{Kind: op.AddDest, ServiceKey: &k, Dest: bd}}})
 	h.add(phaseIPVSRemove, rankDest, &Change{Action: Delete, Kind: "destination", Object: destObject(k, d), Detail: destDetail(d) + ", drained first",
 		Why: []string{why}, Steps: steps})
+	h.noteSideStays(k, d)
 }
 
 // deleteService drains every destination, then deletes the service. Its
@@ -152,8 +174,178 @@ func (h *hostPlan) deleteService(s *state.Service, why string) {
 		restore = append(restore, op.Op{Kind: op.AddDest, ServiceKey: &k, Dest: bareDest(d)})
 	}
 	steps = append(steps, Step{Op: &op.Op{Kind: op.DeleteService, ServiceKey: &k}, Undo: restore})
+	var warning string
+	if len(s.Dests) > 0 {
+		warning = "new connections are refused from the start of the drain, when every destination is at weight 0"
+		if s.Persistent {
+			warning += " (clients the service still remembers go on to their real server)"
+		}
+		warning += "; connections still open when the drain ends (no active connections left, or the drain timeout) are cut"
+	}
 	h.add(phaseIPVSRemove, rankService, &Change{Action: Delete, Kind: "ipvs service", Object: s.Key.String(),
-		Detail: fmt.Sprintf("%s, %d destinations drained first", serviceDetail(s), len(s.Dests)), Why: []string{why}, Steps: steps})
+		Detail: fmt.Sprintf("%s, %d destinations drained first", serviceDetail(s), len(s.Dests)), Why: []string{why}, Warning: warning, Steps: steps})
+	for _, d := range s.Dests {
+		h.noteSideStays(k, d)
+	}
+}
+
+// schedulerWarning is what a scheduler change does under traffic: IPVS
+// unbinds the old scheduler before it binds the new one, and a new connection
+// that finds no scheduler is refused (ICMP port unreachable).
+const schedulerWarning = "changing the scheduler under traffic: IPVS runs the service without a scheduler for a moment, and new connections arriving then are refused (existing connections are kept)"
+
+// withhold keeps a destination from being created, or from changing its
+// forwarding, while its real server's host is not targeted: that host's side
+// (ARP sysctls, the VIP) must be ready first. what names the withheld part
+// ("" for the destination itself).
+func (h *hostPlan) withhold(k state.ServiceKey, d *state.Destination, what string) bool {
+	if d.Host == "" || h.sc.planned(d.Host) {
+		return false
+	}
+	subject := "destination " + destObject(k, d)
+	if what != "" {
+		subject += ": " + what
+	}
+	h.note("%s withheld: its real server %s is not targeted, and its side (%s) must be ready first; add --target %s",
+		subject, d.Host, realServerSide(d), d.Host)
+	return true
+}
+
+// realServerSide names what a managed real server needs for d's method.
+func realServerSide(d *state.Destination) string {
+	switch d.Forward {
+	case state.NAT:
+		return "default route via the director"
+	case state.TUN:
+		return "tunnel device up with the VIP, rp_filter off, ARP sysctls"
+	}
+	if d.Addr.Addr().Is6() {
+		return "VIP on lo"
+	}
+	return "ARP sysctls, VIP on lo"
+}
+
+// noteSideStays: in a targeted plan, a removed destination's real server may
+// be a host that is not planned, whose side then stays until it is.
+func (h *hostPlan) noteSideStays(k state.ServiceKey, d *state.Destination) {
+	if h.sc.all || len(h.sc.waiting) == 0 {
+		return
+	}
+	if rs, ok := h.sc.rsHost[d.Addr.Addr()]; ok {
+		if !h.sc.planned(rs) {
+			h.note("destination %s is removed here, but its real server %s is not targeted: what lvsctl set there for it stays until %s is planned",
+				destObject(k, d), rs, rs)
+		}
+		return
+	}
+	h.note("destination %s is removed here; if its real server is a host lvsctl manages that is not targeted (%s), what lvsctl set there for it stays until that host is planned",
+		destObject(k, d), listSome(h.sc.waiting, 6))
+}
+
+// vipsOf returns the addresses a service answers on: its own, or those its
+// mark rules cover.
+func (h *hostPlan) vipsOf(k state.ServiceKey) []netip.Addr {
+	if k.FWMark == 0 {
+		return []netip.Addr{k.Addr}
+	}
+	var out []netip.Addr
+	for _, m := range h.d.MarkRules {
+		if m.Mark == k.FWMark && !slices.Contains(out, m.Addr) {
+			out = append(out, m.Addr)
+		}
+	}
+	return out
+}
+
+// takeover warns when a new firewall-mark service takes new connections
+// from a live service on one of its mark's (address, protocol, port): IPVS
+// looks a packet's mark up first, and the new service has no destinations
+// until they are added further down the plan.
+func (h *hostPlan) takeover(s *state.Service, live map[state.ServiceKey]*state.Service) string {
+	if s.Key.FWMark == 0 {
+		return ""
+	}
+	var taken []string
+	for _, m := range h.d.MarkRules {
+		if m.Mark != s.Key.FWMark {
+			continue
+		}
+		for _, port := range m.Ports {
+			k := state.ServiceKey{Family: m.Family, Protocol: m.Protocol, Addr: m.Addr, Port: port}
+			if _, ok := live[k]; ok && !slices.Contains(taken, k.String()) {
+				taken = append(taken, k.String())
+			}
+		}
+	}
+	if len(taken) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("mark %d takes new connections to %s from that service as soon as this one exists; until its destinations are added, further down this plan, they are refused",
+		s.Key.FWMark, listSome(taken, 4))
+}
+
+// forwardChange remembers, on a destination update, the method its existing
+// connections keep.
+type forwardChange struct {
+	from   state.Forward
+	rsHost string // "" when lvsctl does not manage the real server
+	vips   []netip.Addr
+}
+
+// warnForwardChanges: IPVS binds a connection to its destination's
+// forwarding method when the connection starts, so a method change applies to
+// new connections only. Existing ones break if the same plan then removes what
+// the old method needs: the VIP on a direct-routing real server, the tunnel
+// device, VIP and rp_filter on a tunnel real server, ip_forward on a NAT
+// director.
+func (p *Plan) warnForwardChanges(desired map[string]*state.Host) {
+	for _, c := range p.Changes {
+		f := c.fwd
+		if f == nil {
+			continue
+		}
+		var gone []string
+		where := f.rsHost
+		for _, x := range p.Changes {
+			if x.order.phase != phaseCleanup || len(x.Steps) == 0 || x.Steps[0].Op == nil {
+				continue
+			}
+			o := x.Steps[0].Op
+			switch f.from {
+			case state.NAT:
+				if x.Host == c.Host && o.Sysctl != nil && (o.Sysctl.Key == "net.ipv4.ip_forward" || o.Sysctl.Key == "net.ipv6.conf.all.forwarding") {
+					gone, where = append(gone, x.Kind+" "+x.Object), c.Host
+				}
+			case state.DR, state.TUN:
+				if x.Host != f.rsHost {
+					continue
+				}
+				// The VIP may move (lo to tunl0): only its leaving the host
+				// breaks a connection. Strict rp_filter (1) drops what
+				// arrives through the tunnel.
+				vip := o.Kind == op.DeleteAddress && slices.Contains(f.vips, o.Address.Prefix.Addr()) && !hasAddr(desired[f.rsHost], o.Address.Prefix.Addr())
+				tun := f.from == state.TUN && (o.Kind == op.LinkDown || o.Sysctl != nil && strings.HasSuffix(o.Sysctl.Key, ".rp_filter") && o.Sysctl.Value == "1")
+				if vip || tun {
+					gone = append(gone, x.Kind+" "+x.Object)
+				}
+			}
+		}
+		if len(gone) > 0 {
+			c.Warning = fmt.Sprintf("existing connections keep using %s until they end (IPVS binds the forwarding method when a connection starts), but later in this plan %s loses what they need (%s), so they break",
+				methodName(f.from), where, listSome(gone, 3))
+		}
+	}
+}
+
+func hasAddr(h *state.Host, a netip.Addr) bool {
+	return h != nil && slices.ContainsFunc(h.Addresses, func(x state.Address) bool { return x.Prefix.Addr() == a })
+}
+
+func methodName(f state.Forward) string {
+	if f == state.TUN {
+		return "the tunnel"
+	}
+	return f.Describe()
 }
 
 func bareService(s *state.Service) *state.Service {
@@ -165,9 +357,11 @@ func bareService(s *state.Service) *state.Service {
 	return &c
 }
 
+// bareDest is what the kernel holds of a destination: no reasons, counters
+// or host name.
 func bareDest(d *state.Destination) *state.Destination {
 	c := *d
-	c.Why, c.Conns = nil, nil
+	c.Why, c.Conns, c.Host = nil, nil, ""
 	return &c
 }
 

@@ -34,14 +34,43 @@ type Plan struct {
 	Changes []*Change `json:"changes"`
 	Notes   []Note    `json:"notes,omitempty"`
 	// Inventories are each host's inventory after the changes, where it
-	// differs from the live one; the applier writes them last.
+	// differs from the live one. Recording an adoption or a release is a
+	// change too: it decides what a later plan may delete.
 	Inventories map[string]*InventoryUpdate `json:"inventories,omitempty"`
+	// InventoriesBefore is the inventory as gathered on every planned host,
+	// whether it changes or not: a rollback puts these back.
+	InventoriesBefore map[string]*state.Inventory `json:"inventoriesBefore,omitempty"`
+	// Retired names the planned hosts that are retired (leaving the
+	// cluster), sorted.
+	Retired []string `json:"retired,omitempty"`
 }
 
-// InventoryUpdate replaces a host's inventory; Before puts it back.
+// InventoryUpdate replaces a host's inventory; Before puts it back. Adopt,
+// Release and Originals say what differs, for people.
 type InventoryUpdate struct {
 	After  *state.Inventory `json:"after"`
 	Before *state.Inventory `json:"before"`
+	// Adopt: members of After that Before lacks; Release: members of Before
+	// that After lacks.
+	Adopt   []Member `json:"adopt,omitempty"`
+	Release []Member `json:"release,omitempty"`
+	// Originals are sysctls in both whose recorded value from before lvsctl
+	// differs.
+	Originals []Field `json:"originals,omitempty"`
+}
+
+// Member is one object of an inventory, named as changes name it.
+type Member struct {
+	Kind   string `json:"kind"`             // ipvs service, address, link, sysctl, route, mark rule
+	Object string `json:"object"`           // TCP 192.168.0.10:80, 192.168.0.10/32 dev lo, ...
+	Detail string `json:"detail,omitempty"` // a sysctl's original value, a mark rule's mark
+}
+
+func (m Member) String() string {
+	if m.Detail != "" {
+		return m.Kind + " " + m.Object + " (" + m.Detail + ")"
+	}
+	return m.Kind + " " + m.Object
 }
 
 // Change is one object changed on one host.
@@ -53,9 +82,13 @@ type Change struct {
 	Detail string   `json:"detail,omitempty"` // the object's settings, for + and -
 	Fields []Field  `json:"fields,omitempty"` // every field that changes, for ~
 	Why    []string `json:"why,omitempty"`
-	Steps  []Step   `json:"steps"`
+	// Warning says what clients can notice while the change runs, when
+	// that is more than the change itself says.
+	Warning string `json:"warning,omitempty"`
+	Steps   []Step `json:"steps"`
 
 	order sortKey
+	fwd   *forwardChange // a destination's forwarding method or tunnel changes
 }
 
 // Field is one changed field.
@@ -105,9 +138,19 @@ func (p *Plan) Counts() (add, change, destroy int) {
 	return add, change, destroy
 }
 
-// Empty reports whether applying the plan would change nothing but
-// inventories.
-func (p *Plan) Empty() bool { return len(p.Changes) == 0 }
+// InventoryCounts returns how many objects the plan's inventory updates
+// adopt and release, and on how many hosts.
+func (p *Plan) InventoryCounts() (adopt, release, hosts int) {
+	for _, u := range p.Inventories {
+		adopt += len(u.Adopt)
+		release += len(u.Release)
+	}
+	return adopt, release, len(p.Inventories)
+}
+
+// Empty reports whether applying the plan would change nothing at all: no
+// object on any host, and no host's inventory.
+func (p *Plan) Empty() bool { return len(p.Changes) == 0 && len(p.Inventories) == 0 }
 
 // String names the step for progress and errors.
 func (s Step) String(c *Change) string {

@@ -2,7 +2,6 @@ package planner
 
 import (
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -48,25 +47,55 @@ type sortKey struct {
 	seq         int
 }
 
-// Make plans the changes that take every host from live to desired. It fails
-// when a host cannot carry what is desired: a director without IPVS, a
-// sysctl this kernel does not have.
+// Options narrow a plan.
+type Options struct {
+	// Targets, when set, are the only hosts planned (by name): live state is
+	// needed only for them, and only they get changes and inventory updates.
+	// A change that would be unsafe while another host waits is withheld
+	// with a note: a new destination whose real server is not targeted (its
+	// side must be ready first), and the removal of a real server's side
+	// while a director that is not targeted may still send it traffic.
+	Targets []string
+}
+
+// Make plans the changes that take every host from live to desired: it is
+// MakeWith with no options.
 func Make(desired map[string]*state.Host, live map[string]*Live) (*Plan, error) {
-	p := &Plan{Inventories: map[string]*InventoryUpdate{}}
+	return MakeWith(desired, live, Options{})
+}
+
+// MakeWith plans the changes that take the planned hosts (every desired host,
+// or the targets) from live to desired. It fails when a target is not a host
+// of the configuration, when a planned host has no live state, and when a host
+// cannot carry what is desired: a director without IPVS, a sysctl this kernel
+// does not have.
+func MakeWith(desired map[string]*state.Host, live map[string]*Live, o Options) (*Plan, error) {
+	sc, err := newScope(desired, o.Targets)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Inventories: map[string]*InventoryUpdate{}, InventoriesBefore: map[string]*state.Inventory{}}
 	var errs []error
 	for _, name := range sortedNames(desired) {
+		if !sc.planned(name) {
+			continue
+		}
 		d, l := desired[name], live[name]
 		if l == nil || l.Host == nil {
 			errs = append(errs, fmt.Errorf("host %s: no live state", name))
 			continue
 		}
-		h := &hostPlan{p: p, name: name, d: d, l: l, inv: l.Inventory}
+		h := &hostPlan{p: p, sc: sc, name: name, d: d, l: l, inv: l.Inventory}
 		if h.inv == nil {
 			h.inv = &state.Inventory{}
 		}
 		if err := h.check(); err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		p.InventoriesBefore[name] = h.inv
+		if d.Retired {
+			p.Retired = append(p.Retired, name)
 		}
 		h.sysctls()
 		h.links()
@@ -77,7 +106,11 @@ func Make(desired map[string]*state.Host, live map[string]*Live) (*Plan, error) 
 		for _, n := range d.Notes {
 			p.Notes = append(p.Notes, Note{Host: name, Text: n})
 		}
+		h.noteWithheldCleanup()
 		h.inventory()
+		if d.Retired && h.changes == 0 && p.Inventories[name] == nil && h.inv.Empty() {
+			h.note("retired, and lvsctl owns nothing here any more: this host's entry can be deleted from the configuration")
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -86,25 +119,90 @@ func Make(desired map[string]*state.Host, live map[string]*Live) (*Plan, error) 
 		return cmp.Or(cmp.Compare(a.order.phase, b.order.phase), cmp.Compare(a.order.rank, b.order.rank),
 			cmp.Compare(a.order.host, b.order.host), cmp.Compare(a.order.seq, b.order.seq))
 	})
+	p.warnForwardChanges(desired)
 	return p, nil
 }
 
+// scope is which hosts a plan covers, and what it must know about the
+// others.
+type scope struct {
+	all      bool            // no targets: every desired host
+	targeted map[string]bool // with targets
+	// rsHost maps a real server's address to the host that is it, from
+	// every desired destination that names one.
+	rsHost map[netip.Addr]string
+	// senders are the hosts not planned that may send a planned real server
+	// traffic: directors, and hosts with nothing desired (a director being
+	// retired or removed from directors still has its services until
+	// planned).
+	senders []string
+	// waiting are the hosts not planned.
+	waiting []string
+}
+
+func newScope(desired map[string]*state.Host, targets []string) (*scope, error) {
+	sc := &scope{all: len(targets) == 0, targeted: map[string]bool{}, rsHost: map[netip.Addr]string{}}
+	var unknown []string
+	for _, t := range targets {
+		if _, ok := desired[t]; !ok {
+			unknown = append(unknown, t)
+		}
+		sc.targeted[t] = true
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("target %s: no such host in the configuration", strings.Join(unknown, ", "))
+	}
+	if sc.all {
+		return sc, nil
+	}
+	for _, name := range sortedNames(desired) {
+		d := desired[name]
+		for _, s := range d.Services {
+			for _, x := range s.Dests {
+				if x.Host != "" {
+					sc.rsHost[x.Addr.Addr()] = x.Host
+				}
+			}
+		}
+		if sc.targeted[name] {
+			continue
+		}
+		sc.waiting = append(sc.waiting, name)
+		director := len(d.Services) > 0 || d.Timeouts != nil || len(d.MarkRules) > 0 || d.Exclusive
+		bare := len(d.Sysctls) == 0 && len(d.Addresses) == 0 && len(d.Links) == 0 && len(d.Routes) == 0
+		if director || bare {
+			sc.senders = append(sc.senders, name)
+		}
+	}
+	return sc, nil
+}
+
+func (sc *scope) planned(host string) bool { return sc.all || sc.targeted[host] }
+
 type hostPlan struct {
-	p    *Plan
-	name string
-	d    *state.Host
-	l    *Live
-	inv  *state.Inventory
-	seq  int
+	p       *Plan
+	sc      *scope
+	name    string
+	d       *state.Host
+	l       *Live
+	inv     *state.Inventory
+	seq     int
+	changes int       // changes planned on this host
+	kept    []*Change // cleanup withheld while senders wait
 }
 
 func (h *hostPlan) add(phase, rank int, c *Change) {
+	if phase == phaseCleanup && len(h.sc.senders) > 0 && (c.Kind == "address" || c.Kind == "link" || c.Kind == "sysctl") {
+		h.kept = append(h.kept, c)
+		return
+	}
 	if phase == phaseCleanup {
 		// Undo in the reverse of the prepare order: a real server drops the
 		// VIP before it may answer ARP for it again.
 		rank = -rank
 	}
 	h.seq++
+	h.changes++
 	c.Host = h.name
 	c.order = sortKey{phase, rank, h.name, h.seq}
 	h.p.Changes = append(h.p.Changes, c)
@@ -112,6 +210,46 @@ func (h *hostPlan) add(phase, rank int, c *Change) {
 
 func (h *hostPlan) note(format string, args ...any) {
 	h.p.Notes = append(h.p.Notes, Note{Host: h.name, Text: fmt.Sprintf(format, args...)})
+}
+
+// gone is the reason an owned object is removed or put back: why, or, on a
+// retired host, that.
+func (h *hostPlan) gone(why, retired string) []string {
+	if h.d.Retired {
+		return []string{retired}
+	}
+	return []string{why}
+}
+
+// noteWithheldCleanup says what a targeted plan keeps on this host: a real
+// server keeps its side until every director that may use it has been
+// planned, as removal always goes director first.
+func (h *hostPlan) noteWithheldCleanup() {
+	if len(h.kept) == 0 {
+		return
+	}
+	objs := make([]string, len(h.kept))
+	for i, c := range h.kept {
+		objs[i] = c.Kind + " " + c.Object
+	}
+	h.note("cleanup waits: %s %s here, and in lvsctl's inventory, because %s not targeted and may still send this host traffic that needs %s (removal goes director first); add --target %s",
+		listSome(objs, 4), map[bool]string{true: "stays", false: "stay"}[len(objs) == 1], hostsAre(h.sc.senders),
+		map[bool]string{true: "it", false: "them"}[len(objs) == 1], strings.Join(h.sc.senders, " --target "))
+}
+
+func hostsAre(names []string) string {
+	if len(names) == 1 {
+		return names[0] + " is"
+	}
+	return listSome(names, 6) + " are"
+}
+
+// listSome joins up to n items and counts the rest.
+func listSome(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
 }
 
 func (h *hostPlan) check() error {
@@ -161,7 +299,7 @@ func (h *hostPlan) sysctls() {
 			undo := op.Op{Kind: op.SetSysctl, Sysctl: &state.Sysctl{Key: key, Value: cur}}
 			h.add(phaseCleanup, rankSysctl, &Change{Action: Update, Kind: "sysctl", Object: key,
 				Fields: []Field{{Name: "value", Before: cur, After: orig}},
-				Why:    []string{"no longer needed: back to its value before lvsctl"}, Steps: one(set, undo)})
+				Why:    h.gone("no longer needed: back to its value before lvsctl", "host retired: back to its value before lvsctl"), Steps: one(set, undo)})
 		}
 	}
 }
@@ -196,7 +334,8 @@ func (h *hostPlan) links() {
 			up := op.Op{Kind: op.EnsureLink, Link: &state.Link{Name: name, Up: true}}
 			h.add(phaseCleanup, rankLink, &Change{Action: Update, Kind: "link", Object: name,
 				Fields: []Field{{Name: "state", Before: "up", After: "down"}},
-				Why:    []string{"no longer needed (tunnel fallback devices cannot be deleted, so it is set down)"}, Steps: one(down, up)})
+				Why: h.gone("no longer needed (tunnel fallback devices cannot be deleted, so it is set down)",
+					"host retired (tunnel fallback devices cannot be deleted, so it is set down)"), Steps: one(down, up)})
 		}
 	}
 }
@@ -209,6 +348,7 @@ func (h *hostPlan) addresses() {
 		live[a.Interface] = append(live[a.Interface], a)
 	}
 	desired := map[addrKey]bool{}
+	replaced := map[addrKey]bool{} // live addresses a prefix change deletes
 	for _, a := range h.d.Addresses {
 		desired[addrKey{a.Interface, a.Prefix}] = true
 		want := state.Address{Interface: a.Interface, Prefix: a.Prefix}
@@ -222,8 +362,10 @@ func (h *hostPlan) addresses() {
 		case same != nil && same.Prefix == a.Prefix:
 		case same != nil:
 			old := state.Address{Interface: same.Interface, Prefix: same.Prefix}
+			replaced[addrKey{old.Interface, old.Prefix}] = true
 			h.add(phasePrepare, rankAddress, &Change{Action: Replace, Kind: "address", Object: addrObject(want),
 				Fields: []Field{{Name: "prefix", Before: old.Prefix.String(), After: want.Prefix.String()}}, Why: a.Why,
+				Warning: fmt.Sprintf("a prefix change is a delete, then an add: in between, this host does not have %s and does not accept packets sent to it", want.Prefix.Addr()),
 				Steps: []Step{
 					{Op: &op.Op{Kind: op.DeleteAddress, Address: &old}, Undo: []op.Op{{Kind: op.AddAddress, Address: &old}}},
 					{Op: &op.Op{Kind: op.AddAddress, Address: &want}, Undo: []op.Op{{Kind: op.DeleteAddress, Address: &want}}},
@@ -234,14 +376,14 @@ func (h *hostPlan) addresses() {
 		}
 	}
 	for _, a := range h.inv.Addresses {
-		if desired[addrKey{a.Interface, a.Prefix}] {
+		if desired[addrKey{a.Interface, a.Prefix}] || replaced[addrKey{a.Interface, a.Prefix}] {
 			continue
 		}
 		for _, l := range live[a.Interface] {
 			if l.Prefix == a.Prefix {
 				gone := state.Address{Interface: a.Interface, Prefix: a.Prefix}
 				h.add(phaseCleanup, rankAddress, &Change{Action: Delete, Kind: "address", Object: addrObject(gone),
-					Why:   []string{"no longer in the configuration"},
+					Why:   h.gone("no longer in the configuration", "host retired"),
 					Steps: one(op.Op{Kind: op.DeleteAddress, Address: &gone}, op.Op{Kind: op.AddAddress, Address: &gone})})
 			}
 		}
@@ -254,8 +396,23 @@ type addrKey struct {
 }
 
 // routes checks NAT real servers' default routes, and changes them only where
-// the configuration manages them.
+// the configuration manages them. A managed route that leaves the
+// configuration stays: deleting a default route can cut the SSH session
+// lvsctl reaches the host through.
 func (h *hostPlan) routes() {
+	for _, r := range h.inv.Routes {
+		if slices.ContainsFunc(h.d.Routes, func(d state.Route) bool { return d.Dst == r.Dst }) {
+			continue // still managed, or now only checked
+		}
+		if slices.ContainsFunc(h.l.Host.Routes, func(l state.Route) bool { return l.Dst == r.Dst && l.Gateway == r.Gateway }) {
+			why := "it is no longer in the configuration"
+			if h.d.Retired {
+				why = "the host is retired"
+			}
+			h.note("route %s via %s, which lvsctl set, stays although %s: deleting a default route could cut the SSH session lvsctl reaches this host through. lvsctl no longer keeps it; change it by hand if it must go",
+				r.Dst, r.Gateway, why)
+		}
+	}
 	for _, r := range h.d.Routes {
 		var cur *state.Route
 		for i, l := range h.l.Host.Routes {
@@ -325,14 +482,15 @@ func (h *hostPlan) marks() {
 		if !desired[id] {
 			m := live[id]
 			h.add(phaseCleanup, rankMark, &Change{Action: Delete, Kind: "mark rule", Object: id, Detail: fmt.Sprintf("mark %d", m.Mark),
-				Why:   []string{"not in the configuration (lvsctl's own nftables table)"},
+				Why:   h.gone("not in the configuration (lvsctl's own nftables table)", "host retired (lvsctl's own nftables table)"),
 				Steps: one(op.Op{Kind: op.DeleteMark, Mark: &m}, op.Op{Kind: op.AddMark, Mark: &m})})
 		}
 	}
 }
 
 // inventory: after the plan, a host's inventory holds every object lvsctl
-// manages there, and each sysctl's value from before lvsctl first set it.
+// manages there, each sysctl's value from before lvsctl first set it, and
+// whatever cleanup a targeted plan withheld.
 func (h *hostPlan) inventory() {
 	next := &state.Inventory{}
 	for _, s := range h.d.Services {
@@ -367,17 +525,91 @@ func (h *hostPlan) inventory() {
 		m.Why = nil
 		next.Marks = append(next.Marks, m)
 	}
-	if !inventoryEqual(next, h.inv) {
-		h.p.Inventories[h.name] = &InventoryUpdate{After: next, Before: h.inv}
+	for _, c := range h.kept {
+		o := c.Steps[0].Op
+		switch {
+		case o.Address != nil:
+			next.Addresses = append(next.Addresses, *o.Address)
+		case o.Link != nil:
+			next.Links = append(next.Links, o.Link.Name)
+		case o.Sysctl != nil:
+			if orig, ok := h.inv.Sysctls[o.Sysctl.Key]; ok {
+				if next.Sysctls == nil {
+					next.Sysctls = map[string]string{}
+				}
+				next.Sysctls[o.Sysctl.Key] = orig
+			}
+		}
+	}
+	u := &InventoryUpdate{After: next, Before: h.inv}
+	u.Adopt, u.Release, u.Originals = diffInventory(h.inv, next)
+	if len(u.Adopt) > 0 || len(u.Release) > 0 || len(u.Originals) > 0 {
+		h.p.Inventories[h.name] = u
 	}
 }
 
-// inventoryEqual compares inventories as they are written: JSON, with map
-// keys sorted and empty lists left out.
-func inventoryEqual(a, b *state.Inventory) bool {
-	ja, err1 := json.Marshal(a)
-	jb, err2 := json.Marshal(b)
-	return err1 == nil && err2 == nil && string(ja) == string(jb)
+// diffInventory lists the members after has and before lacks (adopt), those
+// before has and after lacks (release), and the sysctls whose recorded
+// original differs. Lists compare as sets: order does not matter.
+func diffInventory(before, after *state.Inventory) (adopt, release []Member, originals []Field) {
+	b, a := inventoryMembers(before), inventoryMembers(after)
+	for _, id := range a.order {
+		if _, ok := b.byID[id]; !ok {
+			adopt = append(adopt, a.byID[id])
+		}
+	}
+	for _, id := range b.order {
+		if _, ok := a.byID[id]; !ok {
+			release = append(release, b.byID[id])
+		}
+	}
+	for _, key := range sortedNames(after.Sysctls) {
+		if orig, ok := before.Sysctls[key]; ok && orig != after.Sysctls[key] {
+			originals = append(originals, Field{Name: key, Before: orig, After: after.Sysctls[key]})
+		}
+	}
+	return adopt, release, originals
+}
+
+// members are an inventory's members by identity, in the inventory's order.
+type members struct {
+	byID  map[string]Member
+	order []string
+}
+
+func inventoryMembers(inv *state.Inventory) members {
+	ms := members{byID: map[string]Member{}}
+	add := func(kind, object, detail, id string) {
+		id = kind + "|" + id
+		if _, dup := ms.byID[id]; !dup {
+			ms.byID[id] = Member{Kind: kind, Object: object, Detail: detail}
+			ms.order = append(ms.order, id)
+		}
+	}
+	for _, k := range inv.Services {
+		add("ipvs service", k.String(), "", fmt.Sprintf("%+v", k))
+	}
+	for _, a := range inv.Addresses {
+		add("address", addrObject(a), "", addrObject(a))
+	}
+	for _, l := range inv.Links {
+		add("link", l, "", l)
+	}
+	for _, key := range sortedNames(inv.Sysctls) {
+		v := inv.Sysctls[key]
+		if v == "" {
+			v = `""`
+		}
+		add("sysctl", key, "original "+v, key)
+	}
+	for _, r := range inv.Routes {
+		obj := r.Dst.String() + " via " + r.Gateway.String()
+		add("route", obj, "", obj)
+	}
+	for _, m := range inv.Marks {
+		add("mark rule", markID(m), fmt.Sprintf("mark %d", m.Mark), fmt.Sprintf("%s mark %d", markID(m), m.Mark))
+	}
+	return ms
 }
 
 func sortedNames[V any](m map[string]V) []string {

@@ -7,6 +7,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/lvsctl/lvsctl/internal/state"
 )
 
 // A badCase is a configuration directory that must be refused with exactly
@@ -539,6 +543,52 @@ directors: lb: natGateway: ["10.0.0.1", "2001:db8::1", "10.0.0.2"]
 		want: []string{`x.cue:2:56: directors.lb.natGateway[2]: |a second ipv4 gateway`},
 	},
 	{
+		name: "retired director",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: lb: {retired: true, ssh: address: "lb.example.com"}
+`},
+		want: []string{`c.cue:7:12: directors.lb: |host "lb" is retired, so it cannot be a director: remove directors.lb`},
+	},
+	{
+		name: "real server on a retired host",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs2: {retired: true, ssh: address: "rs2.example.com"}
+directors: lb: services: web: realServers: rs2: {address: "198.51.100.2", host: "rs2"}
+`},
+		want: []string{`x.cue:3:75: directors.lb.services.web.realServers.rs2.host: |host "rs2" is retired, so it cannot be a real server's host`},
+	},
+	{
+		name: "retired host with no way to reach it",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: old: retired: true
+`},
+		want: []string{`x.cue:2:13: hosts.old.retired: |a retired host must still say how lvsctl reaches it (ssh or netns)`},
+	},
+	{
+		name: "settings on a retired host",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: old: {
+	ssh: address: "old.example.com"
+	retired:      true
+	interface:    "eth0"
+	sysctls: "net.ipv4.ip_forward": 1
+	defaultRoute: "check"
+}
+`},
+		want: []string{
+			`x.cue:5:2: hosts.old.interface: |interface means nothing on a retired host`,
+			`x.cue:6:2: hosts.old.sysctls: |sysctls mean nothing on a retired host`,
+			`x.cue:7:2: hosts.old.defaultRoute: |defaultRoute means nothing on a retired host`,
+		},
+	},
+	{
+		name: "retired is not a bool",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: retired: "yes"
+`},
+		want: []string{`x.cue:2:22: hosts.rs1.retired: |`},
+	},
+	{
 		name: "port in two mark groups",
 		files: map[string]string{"c.cue": base, "x.cue": `package c
 directors: lb: marks: {
@@ -596,6 +646,31 @@ hosts: rs1: sysctls: "net.ipv4.conf.all.arp_ignore": 2
 		}
 	}
 	t.Errorf("rs1 has no net.ipv4.conf.all.arp_ignore: %+v", l.Hosts["rs1"].Sysctls)
+}
+
+// A retired host reached over SSH or in a namespace, with an empty sysctls
+// (as a template for every host may give it), derives to an empty state
+// that says it is retired.
+func TestRetiredHost(t *testing.T) {
+	dir := writeCase(t, map[string]string{"c.cue": base, "x.cue": `package c
+hosts: old: {ssh: address: "old.example.com", retired: true, sysctls: {}}
+hosts: ns: {netns: "lvs-old", retired: true}
+`})
+	l, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"old", "ns"} {
+		if diff := cmp.Diff(&state.Host{Name: name, Retired: true}, l.Hosts[name]); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
+	}
+	if l.Hosts["rs1"].Retired || l.Hosts["lb"].Retired {
+		t.Errorf("hosts not retired are retired")
+	}
+	if got := l.Hosts["lb"].Services[0].Dests[0].Host; got != "rs1" {
+		t.Errorf("destination's host is %q, want rs1", got)
+	}
 }
 
 // Directory-level problems name the directory itself, with no line.

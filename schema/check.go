@@ -87,6 +87,52 @@ func (k *checker) host(p at, h *Host) {
 		}
 	}
 	k.sysctls(p.to("sysctls"), h.Sysctls)
+	if h.Retired {
+		k.retired(p, h)
+	}
+}
+
+// retired checks a host that is leaving the cluster. lvsctl must still reach
+// it, or it would remove objects from this machine instead; and settings that
+// make it hold something mean nothing there.
+func (k *checker) retired(p at, h *Host) {
+	if h.SSH == nil && h.Netns == "" {
+		k.errf(p.to("retired"), "a retired host must still say how lvsctl reaches it (ssh or netns): without either it is this machine, and lvsctl would remove its objects here")
+	}
+	if h.written["interface"] {
+		k.errf(p.to("interface"), "interface means nothing on a retired host: lvsctl sets no ARP sysctls there any more; remove it")
+	}
+	if h.written["sysctls"] && len(h.Sysctls) > 0 {
+		k.errf(p.to("sysctls"), "sysctls mean nothing on a retired host: lvsctl puts each sysctl it changed there back to its value from before lvsctl; remove them")
+	}
+	if h.written["defaultRoute"] {
+		k.errf(p.to("defaultRoute"), "defaultRoute means nothing on a retired host: lvsctl leaves the default route as it is (deleting it could cut the SSH session); remove it")
+	}
+}
+
+// hostFieldsWritten records, for each host, the fields its configuration
+// sets. The validator then fills in defaults, after which a default and the
+// same value written out look alike.
+func hostFieldsWritten(data *value) map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	if data == nil || data.kind != kStruct {
+		return out
+	}
+	hosts := data.lookup("hosts")
+	if hosts == nil || hosts.v.kind != kStruct {
+		return out
+	}
+	for _, h := range hosts.v.fields {
+		if h.v.kind != kStruct {
+			continue
+		}
+		set := map[string]bool{}
+		for _, f := range h.v.fields {
+			set[f.name] = true
+		}
+		out[h.name] = set
+	}
+	return out
 }
 
 func (k *checker) sysctls(p at, m map[string]SysctlValue) {
@@ -100,6 +146,9 @@ func (k *checker) director(p at, d *Director) {
 	h, ok := k.c.Hosts[d.Name]
 	if !ok {
 		k.errf(p, "director %q is not a host: add hosts.%s to say how to reach it", d.Name, quote(d.Name))
+	}
+	if ok && h.Retired {
+		k.errf(p, "host %q is retired, so it cannot be a director: remove directors.%s (lvsctl then drains and removes its services), or take retired off the host", d.Name, quote(d.Name))
 	}
 	k.sysctls(p.to("sysctls"), d.Sysctls)
 	if ok {
@@ -340,8 +389,10 @@ func (k *checker) realServers(p at, s *Service) {
 			}
 		}
 		if r.Host != "" {
-			if _, ok := k.c.Hosts[r.Host]; !ok {
+			if h, ok := k.c.Hosts[r.Host]; !ok {
 				k.errf(rp.to("host"), "no host named %q: declare it under hosts, or leave host out for a real server lvsctl does not manage", r.Host)
+			} else if h.Retired {
+				k.errf(rp.to("host"), "host %q is retired, so it cannot be a real server's host: remove this real server (lvsctl drains it on the director first), or take retired off the host", r.Host)
 			}
 		}
 		id := netip.AddrPortFrom(addr, *r.Port)

@@ -17,6 +17,7 @@ func derive(c *Cluster, pos locator) (map[string]*state.Host, Problems) {
 	d := &deriver{c: c, pos: pos, hosts: map[string]*hostBuilder{}}
 	for _, name := range sortedKeys(c.Hosts) {
 		b := d.host(name)
+		b.h.Retired = c.Hosts[name].Retired
 		for _, key := range sortedKeys(c.Hosts[name].Sysctls) {
 			b.declareSysctl(key, string(c.Hosts[name].Sysctls[key]), path("hosts", name, "sysctls", key))
 		}
@@ -142,6 +143,7 @@ func (d *deriver) service(b *hostBuilder, dir *Director, s *Service) {
 			Forward:        state.Forward(r.Forward),
 			UpperThreshold: r.UpperThreshold,
 			LowerThreshold: r.LowerThreshold,
+			Host:           r.Host,
 			Why:            []string{"real server " + rname + " of service " + s.Name},
 		}
 		if r.Tunnel != nil {

@@ -83,8 +83,8 @@ func TestGuideDirectRouting(t *testing.T) {
 				Key:       state.ServiceKey{Family: state.IPv4, Protocol: state.TCP, Addr: vip, Port: 80},
 				Scheduler: "wrr", Persistent: true, Timeout: 300, NetmaskBits: 32,
 				Dests: []*state.Destination{
-					{Addr: netip.MustParseAddrPort("192.168.0.101:80"), Weight: 5, Forward: state.DR},
-					{Addr: netip.MustParseAddrPort("222.117.155.123:80"), Weight: 10, Forward: state.DR},
+					{Addr: netip.MustParseAddrPort("192.168.0.101:80"), Weight: 5, Forward: state.DR, Host: "rs1"},
+					{Addr: netip.MustParseAddrPort("222.117.155.123:80"), Weight: 10, Forward: state.DR, Host: "rs2"},
 				},
 			}},
 		},
@@ -114,8 +114,8 @@ func TestGuideNAT(t *testing.T) {
 				Key:       state.ServiceKey{Family: state.IPv4, Protocol: state.TCP, Addr: netip.MustParseAddr("211.47.13.234"), Port: 80},
 				Scheduler: "wlc",
 				Dests: []*state.Destination{
-					{Addr: netip.MustParseAddrPort("10.0.0.101:8080"), Weight: 1, Forward: state.NAT},
-					{Addr: netip.MustParseAddrPort("10.0.0.102:8080"), Weight: 2, Forward: state.NAT},
+					{Addr: netip.MustParseAddrPort("10.0.0.101:8080"), Weight: 1, Forward: state.NAT, Host: "rs1"},
+					{Addr: netip.MustParseAddrPort("10.0.0.102:8080"), Weight: 2, Forward: state.NAT, Host: "rs2"},
 				},
 			}},
 		},

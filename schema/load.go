@@ -84,6 +84,7 @@ func loadDir(dir string, forceEval bool) (*Loaded, error) {
 	if err != nil {
 		return nil, err
 	}
+	written := hostFieldsWritten(data) // before the validator fills in defaults
 	if probs := theValidator().validate(data, loc); len(probs) > 0 {
 		return nil, probs.sortAndDedup()
 	}
@@ -91,6 +92,9 @@ func loadDir(dir string, forceEval bool) (*Loaded, error) {
 	if err := json.Unmarshal(data.appendJSON(nil), c); err != nil {
 		// The validator fixes every type, so this is lvsctl's own bug.
 		return nil, Problems{{File: displayPath(dir), Msg: "internal error: schema and Go types disagree: " + err.Error()}}
+	}
+	for name, h := range c.Hosts {
+		h.written = written[name]
 	}
 	if probs := check(c, loc); len(probs) > 0 {
 		return nil, probs.sortAndDedup()

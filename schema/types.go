@@ -26,6 +26,9 @@ type Host struct {
 	Interface    string                 `json:"interface,omitempty"`
 	Sysctls      map[string]SysctlValue `json:"sysctls"`
 	DefaultRoute string                 `json:"defaultRoute"`
+	Retired      bool                   `json:"retired"`
+
+	written map[string]bool // the fields the configuration sets, before defaults
 }
 
 // SSH is #SSH.

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"golang.org/x/term"
@@ -18,6 +20,7 @@ type planJSON struct {
 	Changes     []*planner.Change                   `json:"changes"`
 	Notes       []planner.Note                      `json:"notes"`
 	Inventories map[string]*planner.InventoryUpdate `json:"inventories,omitempty"`
+	Retired     []string                            `json:"retired,omitempty"`
 	Summary     summary                             `json:"summary"`
 }
 
@@ -25,11 +28,18 @@ type summary struct {
 	Add     int `json:"add"`
 	Change  int `json:"change"`
 	Destroy int `json:"destroy"`
+	// What the inventory updates record: objects adopted and released, on
+	// how many hosts.
+	Adopt          int `json:"adopt"`
+	Release        int `json:"release"`
+	InventoryHosts int `json:"inventoryHosts"`
 }
 
 func writePlanJSON(w io.Writer, p *planner.Plan) error {
 	a, c, d := p.Counts()
-	v := planJSON{Changes: p.Changes, Notes: p.Notes, Inventories: p.Inventories, Summary: summary{a, c, d}}
+	adopt, release, hosts := p.InventoryCounts()
+	v := planJSON{Changes: p.Changes, Notes: p.Notes, Inventories: p.Inventories, Retired: p.Retired,
+		Summary: summary{a, c, d, adopt, release, hosts}}
 	if v.Changes == nil {
 		v.Changes = []*planner.Change{}
 	}
@@ -52,6 +62,13 @@ func colorsFor(w io.Writer) colors {
 	return colors{on: term.IsTerminal(int(f.Fd()))}
 }
 
+func (c colors) warn(s string) string {
+	if !c.on {
+		return s
+	}
+	return "\x1b[1;33m" + s + "\x1b[0m"
+}
+
 func (c colors) action(a planner.Action) string {
 	if !c.on {
 		return string(a)
@@ -61,21 +78,40 @@ func (c colors) action(a planner.Action) string {
 }
 
 // writePlanText prints the plan grouped by host in execution order: a host's
-// header repeats when the order comes back to it.
+// header repeats when the order comes back to it. Each host's inventory
+// update comes last, in its host's group.
 func writePlanText(w io.Writer, p *planner.Plan, verb string) {
 	c := colorsFor(w)
-	if p.Empty() {
+	switch {
+	case p.Empty():
 		fmt.Fprintln(w, "No changes. The live state matches the configuration.")
-	} else {
+	case len(p.Changes) == 0:
+		fmt.Fprintf(w, "lvsctl %s change no object, only its inventory of what it owns:\n", verb)
+	default:
 		fmt.Fprintf(w, "lvsctl %s make these changes, in this order:\n", verb)
-		host := ""
-		for _, ch := range p.Changes {
-			if ch.Host != host {
-				host = ch.Host
-				fmt.Fprintf(w, "\n  # %s\n", host)
-			}
-			fmt.Fprintf(w, "  %s %s %s%s%s\n", c.action(ch.Action), ch.Kind, ch.Object, describeChange(ch), reasons(ch.Why))
+	}
+	host := ""
+	header := func(h string) {
+		if h == host {
+			return
 		}
+		host = h
+		if slices.Contains(p.Retired, h) {
+			fmt.Fprintf(w, "\n  # %s (retired: removing what lvsctl set here)\n", h)
+			return
+		}
+		fmt.Fprintf(w, "\n  # %s\n", h)
+	}
+	for _, ch := range p.Changes {
+		header(ch.Host)
+		fmt.Fprintf(w, "  %s %s %s%s%s\n", c.action(ch.Action), ch.Kind, ch.Object, describeChange(ch), reasons(ch.Why))
+		if ch.Warning != "" {
+			fmt.Fprintf(w, "      %s %s\n", c.warn("!"), ch.Warning)
+		}
+	}
+	for _, h := range slices.Sorted(maps.Keys(p.Inventories)) {
+		header(h)
+		fmt.Fprintf(w, "  %s lvsctl inventory: %s\n", c.action(planner.Update), describeInventory(p.Inventories[h]))
 	}
 	if len(p.Notes) > 0 {
 		fmt.Fprintln(w, "\nNotes (nothing will be done about these):")
@@ -86,7 +122,40 @@ func writePlanText(w io.Writer, p *planner.Plan, verb string) {
 	if !p.Empty() {
 		a, ch, d := p.Counts()
 		fmt.Fprintf(w, "\nPlan: %d to add, %d to change, %d to destroy.\n", a, ch, d)
+		if adopt, release, hosts := p.InventoryCounts(); hosts > 0 {
+			fmt.Fprintf(w, "Inventory: lvsctl will record %d adopted and %d released object%s on %d host%s.\n",
+				adopt, release, plural(adopt+release), hosts, plural(hosts))
+		}
 	}
+}
+
+// inventoryItems is how many members of each list the text view names.
+const inventoryItems = 8
+
+// describeInventory says what an inventory update adopts, releases and
+// records anew: "adopt ipvs service TCP 192.168.0.10:80, ...; release ...".
+func describeInventory(u *planner.InventoryUpdate) string {
+	list := func(ms []planner.Member) string {
+		parts := make([]string, 0, inventoryItems)
+		for i, m := range ms {
+			if i == inventoryItems {
+				return strings.Join(parts, ", ") + fmt.Sprintf(" and %d more", len(ms)-i)
+			}
+			parts = append(parts, m.String())
+		}
+		return strings.Join(parts, ", ")
+	}
+	var parts []string
+	if len(u.Adopt) > 0 {
+		parts = append(parts, "adopt "+list(u.Adopt))
+	}
+	if len(u.Release) > 0 {
+		parts = append(parts, "release "+list(u.Release))
+	}
+	for _, f := range u.Originals {
+		parts = append(parts, fmt.Sprintf("record sysctl %s's original as %s (was %s)", f.Name, f.After, f.Before))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func describeChange(ch *planner.Change) string {

@@ -30,6 +30,9 @@ func renderShow(w io.Writer, l *schema.Loaded) error {
 			fmt.Fprintln(tw)
 		}
 		fmt.Fprintf(tw, "%s (%s)\n", h.Name, reach(l.Cluster.Hosts[h.Name]))
+		if h.Retired {
+			fmt.Fprintln(tw, "  retired: apply removes what lvsctl set here (as its inventory here says); then delete this entry")
+		}
 		if h.Exclusive {
 			line(tw, "ipvs table", "owned whole", []string{"ownership: \"exclusive\" in directors." + h.Name})
 		}
@@ -91,6 +94,9 @@ func reach(h *schema.Host) string {
 	}
 	if h.Netns != "" {
 		parts = append(parts, "netns "+h.Netns)
+	}
+	if h.Retired {
+		parts = append(parts, "retired")
 	}
 	return strings.Join(parts, ", ")
 }

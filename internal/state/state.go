@@ -18,6 +18,7 @@ import (
 type Host struct {
 	Name      string     `json:"name"`
 	Exclusive bool       `json:"exclusive,omitempty"` // lvsctl owns the whole IPVS table
+	Retired   bool       `json:"retired,omitempty"`   // leaving the cluster: nothing desired, lvsctl removes what it owns there
 	Services  []*Service `json:"services,omitempty"`
 	Addresses []Address  `json:"addresses,omitempty"`
 	Links     []Link     `json:"links,omitempty"`
@@ -170,6 +171,10 @@ type Destination struct {
 	TunnelChecksum string         `json:"tunnelChecksum,omitempty"`
 	UpperThreshold uint32         `json:"upperThreshold,omitempty"`
 	LowerThreshold uint32         `json:"lowerThreshold,omitempty"`
+	// Host names the host in the configuration that is this real server
+	// (realServers.NAME.host); desired state only. The kernel knows nothing
+	// of it: live destinations have "", and the planner never compares it.
+	Host string `json:"host,omitempty"`
 	// Conns counts the connections the kernel holds for this destination;
 	// live state only, for draining and reports.
 	Conns *Conns   `json:"conns,omitempty"`
