@@ -51,6 +51,10 @@ type Applier struct {
 	// 2s when zero.
 	DrainGrace time.Duration
 	Progress   io.Writer // one line per step; nil for none
+	// Stop, when done, ends a rollback early (lvsctl apply's second signal):
+	// the steps not yet undone are reported as not undone. Nil: a rollback
+	// always runs to its end.
+	Stop context.Context
 }
 
 // Report is what an apply did.
@@ -83,10 +87,15 @@ type done struct {
 func (a *Applier) Apply(ctx context.Context, p *planner.Plan) *Report {
 	r := &Report{Writes: map[string]int{}}
 	var stack []done
+	// Hosts that were sent a change: their agents wrote ahead what they were
+	// about to create and the values they were about to change, so a rollback
+	// puts their inventories back too.
+	sent := map[string]bool{}
 	fail := func(host, what string, err error) *Report {
 		r.Failed = &Failure{Host: host, Step: what, Error: err.Error()}
 		a.progress("FAILED on %s: %s: %v", host, what, err)
 		a.rollback(stack, r)
+		a.restoreInventories(p, sent, r)
 		return r
 	}
 	type item struct {
@@ -123,6 +132,7 @@ func (a *Applier) Apply(ctx context.Context, p *planner.Plan) *Report {
 		for k := range ops {
 			ops[k] = *items[i+k].s.Op
 		}
+		sent[ch.Host] = true
 		n, err := a.do(ctx, a.Hosts[ch.Host], ops)
 		r.Writes[ch.Host] += n
 		for k := range n {
@@ -153,6 +163,7 @@ func (a *Applier) Apply(ctx context.Context, p *planner.Plan) *Report {
 			return fail(host, "write inventory", errors.New("no connection to this host"))
 		}
 		r.Writes[host]++
+		sent[host] = true
 		if err := h.Do(op.Op{Kind: op.WriteInventory, Inventory: u.After}); err != nil {
 			return fail(host, "write inventory", err)
 		}
@@ -243,6 +254,14 @@ func (a *Applier) rollback(stack []done, r *Report) {
 	}
 	for i := len(stack) - 1; i >= 0; i-- {
 		d := stack[i]
+		if a.Stop != nil && a.Stop.Err() != nil {
+			for ; i >= 0; i-- {
+				r.NotUndone = append(r.NotUndone, Failure{Host: stack[i].host, Step: stack[i].what,
+					Error: fmt.Sprintf("rollback stopped: %v", context.Cause(a.Stop))})
+			}
+			a.progress("rollback stopped: %v", context.Cause(a.Stop))
+			return
+		}
 		h := a.Hosts[d.host]
 		ok := true
 		for _, u := range d.undo {
@@ -258,6 +277,35 @@ func (a *Applier) rollback(stack []done, r *Report) {
 			r.Undone = append(r.Undone, d.host+": "+d.what)
 			a.progress("undone on %s: %s", d.host, d.what)
 		}
+	}
+}
+
+// restoreInventories writes back, on every host that was sent a change and
+// where every step was undone, the inventory it had when the plan was made:
+// the agent's write-ahead records are then no longer true. A host with steps
+// left in place keeps them, since they say what lvsctl may own there.
+func (a *Applier) restoreInventories(p *planner.Plan, sent map[string]bool, r *Report) {
+	left := map[string]bool{}
+	for _, n := range r.NotUndone {
+		left[n.Host] = true
+	}
+	for _, host := range sortedHosts(sent) {
+		before := p.InventoriesBefore[host]
+		if before == nil || left[host] {
+			continue
+		}
+		if a.Stop != nil && a.Stop.Err() != nil {
+			r.NotUndone = append(r.NotUndone, Failure{Host: host, Step: "restore inventory",
+				Error: fmt.Sprintf("rollback stopped: %v", context.Cause(a.Stop))})
+			continue
+		}
+		r.Writes[host]++
+		if err := a.Hosts[host].Do(op.Op{Kind: op.WriteInventory, Inventory: before}); err != nil {
+			r.NotUndone = append(r.NotUndone, Failure{Host: host, Step: "restore inventory", Error: err.Error()})
+			a.progress("could not restore the inventory on %s: %v", host, err)
+			continue
+		}
+		a.progress("inventory on %s put back", host)
 	}
 }
 

@@ -7,10 +7,10 @@ import (
 	"io"
 	"maps"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/lvsctl/lvsctl/applier"
 	"github.com/lvsctl/lvsctl/hosts/agent"
@@ -22,78 +22,151 @@ import (
 
 // Options say how to start agents.
 type Options struct {
-	Exe         string    // lvsctl binary for local agents; this program when empty
+	Exe string // lvsctl binary for agents; this program when empty
+	// ExeFor, when set and not "", names the local agent program for one
+	// host (test builds only).
+	ExeFor      func(host string) string
 	StateDir    string    // agents' inventory and lock folder; the agent's default when empty
-	Parallelism int       // hosts gathered at once; 10 when zero
+	Parallelism int       // hosts contacted at once; 10 when zero
 	ReadOnly    bool      // refuse every change (plan, drift)
-	Progress    io.Writer // per-host progress; nil for none
+	Progress    io.Writer // per-host progress and failures, as they happen; nil for none
+	// ConnectTimeout bounds reaching a host and its agent's first answer;
+	// Timeout bounds every later request's silence. The agent package's
+	// defaults when zero.
+	ConnectTimeout, Timeout time.Duration
 }
 
-// Cluster is an open agent on every host.
+// Cluster is an open agent on every host that could be reached.
 type Cluster struct {
 	Clients map[string]*agent.Client
+	// Failed holds the hosts that could not be opened or read, with why;
+	// each was reported on Options.Progress the moment it failed.
+	Failed map[string]error
+
+	mu sync.Mutex
+	o  Options
 }
 
-// Open starts an agent for each host, up to the parallelism at once: this
-// machine or a namespace through the local transport, others through SSH.
-func Open(ctx context.Context, hostCfg map[string]*schema.Host, o Options) (*Cluster, error) {
-	exe := o.Exe
-	if exe == "" {
-		exe = os.Getenv("LVSCTL_AGENT_EXE") // tests: the test binary runs the agent
+// Open starts an agent for each named host (every host when names is nil), up
+// to the parallelism at once: this machine or a namespace through the local
+// transport, others through SSH. A host that cannot be reached does not hold
+// back the others; it goes into Failed. The agents live until Close or until
+// ctx is done.
+func Open(ctx context.Context, hostCfg map[string]*schema.Host, names []string, o Options) *Cluster {
+	if names == nil {
+		names = slices.Sorted(maps.Keys(hostCfg))
 	}
-	par := o.Parallelism
+	c := &Cluster{Clients: map[string]*agent.Client{}, Failed: map[string]error{}, o: o}
+	c.each(names, func(name string) error {
+		h := hostCfg[name]
+		if h == nil {
+			return fmt.Errorf("host %s is not in the configuration", name)
+		}
+		exe := o.Exe
+		var cl *agent.Client
+		var err error
+		if h.SSH != nil {
+			c.progress("%s: connecting over SSH to %s", name, h.SSH.Address)
+			cl, err = agent.SSH{Address: h.SSH.Address, Port: h.SSH.Port, User: h.SSH.User, AgentPath: h.AgentPath,
+				Netns: h.Netns, StateDir: o.StateDir, Exe: exe, ConnectTimeout: o.ConnectTimeout, Timeout: o.Timeout}.Start(ctx, name)
+		} else {
+			if o.ExeFor != nil {
+				if e := o.ExeFor(name); e != "" {
+					exe = e
+				}
+			}
+			cl, err = agent.Local{Netns: h.Netns, Exe: exe, StateDir: o.StateDir, ConnectTimeout: o.ConnectTimeout, Timeout: o.Timeout}.Start(ctx, name)
+		}
+		if err != nil {
+			return err
+		}
+		cl.ReadOnly = o.ReadOnly
+		c.mu.Lock()
+		c.Clients[name] = cl
+		c.mu.Unlock()
+		return nil
+	})
+	return c
+}
+
+// each runs f for every host, up to the parallelism at once; a host whose f
+// fails is reported at once, closed, and moved to Failed.
+func (c *Cluster) each(names []string, f func(name string) error) {
+	par := c.o.Parallelism
 	if par <= 0 {
 		par = 10
 	}
 	sem := make(chan struct{}, par)
-	var mu sync.Mutex
 	var wg sync.WaitGroup
-	var errs []error
-	c := &Cluster{Clients: map[string]*agent.Client{}}
-	for _, name := range slices.Sorted(maps.Keys(hostCfg)) {
-		h := hostCfg[name]
+	for _, name := range names {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			var cl *agent.Client
-			var err error
-			if h.SSH != nil {
-				if o.Progress != nil {
-					fmt.Fprintf(o.Progress, "%s: connecting over SSH to %s\n", name, h.SSH.Address)
-				}
-				cl, err = agent.SSH{Address: h.SSH.Address, Port: h.SSH.Port, User: h.SSH.User, AgentPath: h.AgentPath,
-					Netns: h.Netns, StateDir: o.StateDir, Exe: exe}.Start(ctx, name)
-			} else {
-				cl, err = agent.Local{Netns: h.Netns, Exe: exe, StateDir: o.StateDir}.Start(ctx, name)
+			if err := f(name); err != nil {
+				c.fail(name, err)
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
-			cl.ReadOnly = o.ReadOnly
-			c.Clients[name] = cl
 		}()
 	}
 	wg.Wait()
-	if len(errs) > 0 {
-		c.Close()
-		slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
-		return nil, errors.Join(errs...)
-	}
-	return c, nil
 }
 
-// Close ends every agent.
-func (c *Cluster) Close() error {
+func (c *Cluster) fail(name string, err error) {
+	c.progress("%s: FAILED: %v", name, err)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Failed[name] = err
+	if cl := c.Clients[name]; cl != nil {
+		delete(c.Clients, name)
+		go cl.Kill(err)
+	}
+}
+
+func (c *Cluster) progress(format string, args ...any) {
+	if c.o.Progress != nil {
+		c.mu.Lock()
+		fmt.Fprintf(c.o.Progress, format+"\n", args...)
+		c.mu.Unlock()
+	}
+}
+
+// Err joins the failures of every host that could not be opened or read, in
+// host order; nil when every host answered.
+func (c *Cluster) Err() error {
 	var errs []error
-	for _, cl := range c.Clients {
-		errs = append(errs, cl.Close())
+	for _, name := range slices.Sorted(maps.Keys(c.Failed)) {
+		errs = append(errs, c.Failed[name])
 	}
 	return errors.Join(errs...)
+}
+
+// Close ends every agent, each within its bound.
+func (c *Cluster) Close() error {
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for _, cl := range c.Clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := cl.Close(); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errors.Join(errs...)
+}
+
+// Kill ends every agent at once.
+func (c *Cluster) Kill(why error) {
+	for _, cl := range c.Clients {
+		cl.Kill(why)
+	}
 }
 
 // Lock takes every host's lock.
@@ -106,42 +179,24 @@ func (c *Cluster) Lock() error {
 	return nil
 }
 
-// Gather reads, from every host at once (up to the parallelism), what the
-// desired state and the host's inventory make relevant.
-func (c *Cluster) Gather(ctx context.Context, desired map[string]*state.Host, o Options) (map[string]*planner.Live, error) {
-	par := o.Parallelism
-	if par <= 0 {
-		par = 10
-	}
-	sem := make(chan struct{}, par)
-	var mu sync.Mutex
-	var errs []error
+// Gather reads, from every open host at once (up to the parallelism), what
+// the desired state and the host's inventory make relevant. A host that fails
+// moves to Failed; the others are read regardless.
+func (c *Cluster) Gather(desired map[string]*state.Host) map[string]*planner.Live {
 	out := map[string]*planner.Live{}
-	var wg sync.WaitGroup
-	for name, cl := range c.Clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if o.Progress != nil {
-				fmt.Fprintf(o.Progress, "%s: reading live state\n", name)
-			}
-			live, err := gatherOne(cl, desired[name])
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
-			out[name] = live
-		}()
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return out, nil
+	var mu sync.Mutex
+	c.each(slices.Sorted(maps.Keys(c.Clients)), func(name string) error {
+		c.progress("%s: reading live state", name)
+		live, err := gatherOne(c.Clients[name], desired[name])
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		out[name] = live
+		mu.Unlock()
+		return nil
+	})
+	return out
 }
 
 func gatherOne(cl *agent.Client, d *state.Host) (*planner.Live, error) {

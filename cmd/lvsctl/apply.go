@@ -5,19 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/signal"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/lvsctl/lvsctl/applier"
-	"github.com/lvsctl/lvsctl/internal/op"
 )
 
 func newApply() *cobra.Command {
@@ -32,48 +27,50 @@ for "yes" (or needs --auto-approve: without a terminal it refuses). It then
 makes the changes in the plan's order, draining real servers before it
 removes them. If a step fails, or apply is interrupted (SIGINT, SIGTERM),
 every completed step is undone in reverse order, and the report says what
-failed, what was undone and anything that could not be.`,
+failed, what was undone and anything that could not be. Agents and SSH
+sessions stay up until the rollback is done; a second signal stops the
+rollback, and the report lists what is left.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := context.WithCancelCause(cmd.Context())
-			defer cancel(nil)
-			sigs := make(chan os.Signal, 1)
-			signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-			defer signal.Stop(sigs)
-			go func() {
-				if s, ok := <-sigs; ok {
-					cancel(fmt.Errorf("%v received", s))
-				}
-			}()
-
 			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
-			s, err := open(ctx, cmd, args, f, false)
+			in := catchSignals(cmd.Context(), stderr)
+			defer in.stop()
+			// The agents live until the second signal (Hard), so a rollback
+			// started by the first can finish.
+			s, err := open(in.Hard, cmd, args, f, false)
 			if err != nil {
 				return err
 			}
 			defer s.close(stderr)
-			if err := s.cluster.Lock(); err != nil {
-				return err
+			if err := s.cluster.Err(); err != nil {
+				return interrupted(in.Hard, unreachable(err))
 			}
-			p, err := s.plan(ctx)
+			if err := s.cluster.Lock(); err != nil {
+				return interrupted(in.Hard, err)
+			}
+			p, err := s.plan()
 			if err != nil {
-				return err
+				return interrupted(in.Hard, err)
 			}
 			writePlanText(stdout, p, "will")
-			if p.Empty() && len(p.Inventories) == 0 {
+			if p.Empty() {
 				return nil
 			}
-			if !p.Empty() && !autoApprove {
-				if err := confirm(cmd); err != nil {
-					return err
+			if !autoApprove {
+				if err := confirm(in.Hard, cmd); err != nil {
+					return interrupted(in.Hard, err)
 				}
 			}
-			execs := s.cluster.Executors()
-			if k := os.Getenv("LVSCTL_TEST_FAIL_AT"); k != "" {
-				execs = failAt(execs, k, stderr)
+			in.applying.Store(true)
+			if in.Hard.Err() != nil {
+				return interrupted(in.Hard, nil)
 			}
-			a := &applier.Applier{Hosts: execs, DrainTimeout: drainTimeout, Progress: stderr}
-			r := a.Apply(ctx, p)
+			execs := s.cluster.Executors()
+			if hooks.wrap != nil {
+				execs = hooks.wrap(in.Soft, execs, stderr)
+			}
+			a := &applier.Applier{Hosts: execs, DrainTimeout: drainTimeout, Progress: stderr, Stop: in.Hard}
+			r := a.Apply(in.Soft, p)
 			for _, d := range r.Drained {
 				fmt.Fprintln(stderr, "warning: drain timed out:", d)
 			}
@@ -91,12 +88,11 @@ failed, what was undone and anything that could not be.`,
 				}
 				return exitError{1}
 			}
-			if p.Empty() {
-				fmt.Fprintf(stdout, "Inventory updated on %d host%s (objects adopted or released); nothing else changed.\n", len(p.Inventories), plural(len(p.Inventories)))
-				return nil
-			}
 			add, change, destroy := p.Counts()
 			fmt.Fprintf(stdout, "\nApply complete! %d added, %d changed, %d destroyed.\n", add, change, destroy)
+			if n := len(p.Inventories); n > 0 {
+				fmt.Fprintf(stdout, "Inventory updated on %d host%s.\n", n, plural(n))
+			}
 			return nil
 		},
 	}
@@ -106,47 +102,24 @@ failed, what was undone and anything that could not be.`,
 	return cmd
 }
 
-// failAt makes the k-th operation of the apply fail, once, before it reaches
-// its host: the VM lab uses it to prove that a failure at every step rolls
-// every host back on the real kernel. It is a test hook, named as one.
-func failAt(hosts map[string]applier.Host, k string, w io.Writer) map[string]applier.Host {
-	n, err := strconv.Atoi(k)
-	if err != nil || n < 1 {
-		fmt.Fprintf(w, "ignoring LVSCTL_TEST_FAIL_AT=%q: not a step number\n", k)
-		return hosts
-	}
-	fmt.Fprintf(w, "LVSCTL_TEST_FAIL_AT=%d: operation %d of this apply will fail (a test hook)\n", n, n)
-	count := new(int)
-	out := map[string]applier.Host{}
-	for name, h := range hosts {
-		out[name] = &injected{Host: h, count: count, at: n}
-	}
-	return out
-}
-
-type injected struct {
-	applier.Host
-	count *int
-	at    int
-}
-
-func (i *injected) Do(o op.Op) error {
-	*i.count++
-	if *i.count == i.at {
-		return fmt.Errorf("injected failure at operation %d (LVSCTL_TEST_FAIL_AT)", i.at)
-	}
-	return i.Host.Do(o)
-}
-
-// confirm asks for "yes" on a terminal; without one it refuses.
-func confirm(cmd *cobra.Command) error {
+// confirm asks for "yes" on a terminal; without one it refuses. A signal
+// while it waits ends the wait.
+func confirm(ctx context.Context, cmd *cobra.Command) error {
 	in := cmd.InOrStdin()
 	// A terminal, not merely a character device: /dev/null is one too.
 	if f, ok := in.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
 		return errors.New("refusing to apply: no terminal to ask for confirmation; use --auto-approve")
 	}
 	fmt.Fprint(cmd.ErrOrStderr(), "\nDo you want to make these changes? Only 'yes' will be accepted: ")
-	line, _ := bufio.NewReader(in).ReadString('\n')
+	answer := make(chan string, 1)
+	go func() { line, _ := bufio.NewReader(in).ReadString('\n'); answer <- line }()
+	var line string
+	select {
+	case line = <-answer:
+	case <-ctx.Done():
+		fmt.Fprintln(cmd.ErrOrStderr())
+		return context.Cause(ctx)
+	}
 	if strings.TrimSpace(line) != "yes" {
 		fmt.Fprintln(cmd.OutOrStdout(), "Apply cancelled; nothing was changed.")
 		return exitError{1}

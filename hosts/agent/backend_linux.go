@@ -83,6 +83,7 @@ func (l *Linux) ipvsConn() (*ipvs.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
+		c.Progress = func() { Work.Add(1) }
 		l.ipvs = c
 	}
 	return l.ipvs, nil
@@ -134,6 +135,7 @@ func (l *Linux) Gather(req GatherRequest) (*Gathered, error) {
 		}
 	}
 	for _, key := range req.Sysctls {
+		Work.Add(1)
 		v, err := sysctl.Read(key)
 		switch {
 		case errors.Is(err, sysctl.ErrNoSuchSysctl):

@@ -46,6 +46,10 @@ type Response struct {
 	Error   *Error    `json:"error,omitempty"`   // the request as a whole failed
 	Gather  *Gathered `json:"gather,omitempty"`  // for gather
 	Results []Result  `json:"results,omitempty"` // for apply: one per operation run
+	// Progress, alone in a line, is a heartbeat while a request runs: a
+	// count of the work done so far. A client bounds a request's silence,
+	// and only a heartbeat whose count grew counts as progress.
+	Progress int64 `json:"progress,omitempty"`
 }
 
 // Gathered is a host's live state as a gather request asked for it.

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // Backend does the agent's work on one host: the Linux one in production,
@@ -39,10 +41,51 @@ func Serve(r io.Reader, w io.Writer, b Backend) error {
 			enc.Encode(Response{V: Version, Error: &Error{Message: "unreadable request, session ended: " + err.Error()}})
 			return fmt.Errorf("unreadable request: %w", err)
 		}
-		if err := enc.Encode(handle(req, b)); err != nil {
+		resp := withHeartbeat(enc, req.ID, func() Response { return handle(req, b) })
+		if err := enc.Encode(resp); err != nil {
 			return err
 		}
 	}
+}
+
+// Work counts what the agent has done in this process: kernel requests
+// answered, operations run, parts gathered. Heartbeats report it, so lvsctl
+// can tell a long request that advances from one that hangs.
+var Work atomic.Int64
+
+// heartbeat is how often the agent reports Work while a request runs (only
+// when it changed).
+var heartbeat = 2 * time.Second
+
+// withHeartbeat runs f, the request, on the calling goroutine (the one the
+// agent locked into its network namespace) and, while it runs, writes a
+// heartbeat with the Work count whenever the count grew. No heartbeat is
+// written after f returns.
+func withHeartbeat(enc *json.Encoder, id int, f func() Response) Response {
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(heartbeat)
+		defer t.Stop()
+		last := Work.Load()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if n := Work.Load(); n != last {
+					last = n
+					if enc.Encode(Response{V: Version, ID: id, Progress: n}) != nil {
+						return
+					}
+				}
+			}
+		}
+	}()
+	resp := f()
+	close(stop)
+	<-stopped
+	return resp
 }
 
 func handle(req Request, b Backend) Response {
@@ -75,7 +118,9 @@ func handle(req Request, b Backend) Response {
 		}
 		afterWriteAhead()
 		for _, op := range req.Apply {
-			if aerr := b.Apply(op); aerr != nil {
+			aerr := b.Apply(op)
+			Work.Add(1)
+			if aerr != nil {
 				resp.Results = append(resp.Results, Result{Error: toError(op.String(), aerr)})
 				break // the client decides what happens next (roll back)
 			}

@@ -7,11 +7,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/lvsctl/lvsctl/internal/names"
 )
@@ -34,6 +37,9 @@ type SSH struct {
 	Exe       string // the local lvsctl binary to upload; this program when empty
 	Command   string // the ssh program; "ssh" when empty
 	BinDir    string // where uploaded agents live; RemoteBinDir when empty
+	// ConnectTimeout bounds connecting and the first answer; Timeout bounds
+	// every later silence (see Client). Defaults when zero.
+	ConnectTimeout, Timeout time.Duration
 }
 
 // RemoteBinDir is where uploaded agents live, one file per content hash, so
@@ -67,9 +73,26 @@ func (s SSH) check() error {
 	return nil
 }
 
-// args is the ssh command line for one remote command.
+func (s SSH) bounds() (connect, timeout time.Duration) {
+	connect, timeout = s.ConnectTimeout, s.Timeout
+	if connect <= 0 {
+		connect = DefaultConnectTimeout
+	}
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return connect, timeout
+}
+
+// args is the ssh command line for one remote command: BatchMode (never a
+// prompt), ssh's own connect timeout, and keepalives that notice a dead peer
+// within about a third of the request timeout.
 func (s SSH) args(remote string) []string {
-	a := []string{"-o", "BatchMode=yes"}
+	connect, timeout := s.bounds()
+	alive := max(1, int(timeout/time.Second)/9)
+	a := []string{"-o", "BatchMode=yes",
+		"-o", "ConnectTimeout=" + strconv.Itoa(max(1, int(connect/time.Second))),
+		"-o", "ServerAliveInterval=" + strconv.Itoa(alive), "-o", "ServerAliveCountMax=3"}
 	if s.Port != 0 && s.Port != 22 {
 		a = append(a, "-p", strconv.Itoa(s.Port))
 	}
@@ -79,12 +102,12 @@ func (s SSH) args(remote string) []string {
 	return append(a, "--", s.Address, remote)
 }
 
-func (s SSH) command(ctx context.Context, remote string) *exec.Cmd {
+func (s SSH) command(remote string) *exec.Cmd {
 	prog := s.Command
 	if prog == "" {
 		prog = "ssh"
 	}
-	return exec.CommandContext(ctx, prog, s.args(remote)...)
+	return exec.Command(prog, s.args(remote)...)
 }
 
 // Start makes sure the agent is on the host and starts it.
@@ -106,7 +129,8 @@ func (s SSH) Start(ctx context.Context, host string) (*Client, error) {
 	if s.StateDir != "" {
 		remote += " --state-dir " + s.StateDir
 	}
-	return startAgent(host, s.command(ctx, remote))
+	connect, timeout := s.bounds()
+	return startAgent(ctx, host, s.command(remote), connect, timeout)
 }
 
 // upload puts this lvsctl on the host at a path named by its hash, unless it
@@ -138,12 +162,12 @@ func (s SSH) upload(ctx context.Context, host string) (string, error) {
 	}
 	lines := strings.Fields(probe)
 	if len(lines) != 3 {
-		return "", fmt.Errorf("host %s: unexpected answer to uname over SSH: %q", host, probe)
+		return "", fmt.Errorf("host %s: unexpected answer to uname over SSH: %q", host, Clean(probe))
 	}
 	goos, goarch := strings.ToLower(lines[0]), map[string]string{"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}[lines[1]]
 	if goos != runtime.GOOS || goarch != runtime.GOARCH {
 		return "", fmt.Errorf("host %s is %s/%s (uname: %s %s) but this lvsctl is %s/%s: install an lvsctl for it there and set hosts.%s.agentPath",
-			host, goos, goarch, lines[0], lines[1], runtime.GOOS, runtime.GOARCH, host)
+			host, Clean(goos), goarch, Clean(lines[0]), Clean(lines[1]), runtime.GOOS, runtime.GOARCH, host)
 	}
 	if lines[2] == "present" {
 		return path, nil
@@ -157,19 +181,76 @@ func (s SSH) upload(ctx context.Context, host string) (string, error) {
 	return path, nil
 }
 
-// run runs a fixed remote command and explains ssh's failures.
+// run runs a fixed remote command and explains ssh's failures. It is bounded
+// like a request: the first output (or the first read of stdin) must come
+// within the connect timeout, and after that it may not go without progress
+// for longer than the timeout. ctx ends it at once.
 func (s SSH) run(ctx context.Context, host, remote string, stdin []byte) (string, error) {
-	cmd := s.command(ctx, remote)
+	cmd := s.command(remote)
+	ownGroup(cmd)
+	cmd.WaitDelay = 2 * time.Second
+	var progress atomic.Int64
 	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Stdout, cmd.Stderr = &counting{w: &out, n: &progress}, &counting{w: &errb, n: &progress}
 	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
+		cmd.Stdin = &countingReader{r: bytes.NewReader(stdin), n: &progress}
 	}
-	err := cmd.Run()
-	if err == nil {
-		return out.String(), nil
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("host %s: running ssh: %w", host, err)
 	}
-	return "", explainSSH(host, s.Address, err, errb.String())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	connect, timeout := s.bounds()
+	bound, last, seen := connect, time.Now(), int64(0)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err == nil {
+				return out.String(), nil
+			}
+			return "", explainSSH(host, s.Address, err, errb.String())
+		case <-ctx.Done():
+			killGroup(cmd)
+			<-done
+			return "", fmt.Errorf("host %s: stopped: %v", host, context.Cause(ctx))
+		case <-tick.C:
+			if n := progress.Load(); n != seen {
+				seen, last, bound = n, time.Now(), timeout
+				continue
+			}
+			if time.Since(last) >= bound {
+				killGroup(cmd)
+				<-done
+				what := "no answer from " + s.Address + " over SSH within " + bound.String()
+				if seen > 0 {
+					what = "the SSH session to " + s.Address + " made no progress for " + bound.String()
+				}
+				return "", fmt.Errorf("host %s: timed out: %s; lvsctl gave up on it", host, what)
+			}
+		}
+	}
+}
+
+// counting writes to w and counts the bytes as progress.
+type counting struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c *counting) Write(p []byte) (int, error) { c.n.Add(int64(len(p))); return c.w.Write(p) }
+
+// countingReader counts what ssh reads from it as progress (an upload).
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // explainSSH turns ssh's failure into what a person needs to know.
@@ -181,11 +262,11 @@ func explainSSH(host, address string, err error, stderr string) error {
 	}
 	switch {
 	case strings.Contains(msg, "REMOTE HOST IDENTIFICATION HAS CHANGED") || strings.Contains(msg, "Host key verification failed"):
-		return fmt.Errorf("host %s: ssh refused the host key of %s (%s); lvsctl never accepts an unknown or changed key: check known_hosts; nothing was changed", host, address, lastLine(msg))
+		return fmt.Errorf("host %s: ssh refused the host key of %s (%s); lvsctl never accepts an unknown or changed key: check known_hosts; nothing was changed", host, address, Clean(lastLine(msg)))
 	case ee.ExitCode() == 255:
-		return fmt.Errorf("host %s: cannot reach %s over SSH: %s", host, address, lastLine(msg))
+		return fmt.Errorf("host %s: cannot reach %s over SSH: %s", host, address, Clean(lastLine(msg)))
 	}
-	return fmt.Errorf("host %s: remote command failed (exit %d): %s", host, ee.ExitCode(), lastLine(msg))
+	return fmt.Errorf("host %s: remote command failed (exit %d): %s", host, ee.ExitCode(), Clean(lastLine(msg)))
 }
 
 func lastLine(s string) string {

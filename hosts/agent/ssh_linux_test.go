@@ -60,7 +60,9 @@ func TestSSHUploadsOnceByHash(t *testing.T) {
 		t.Errorf("ssh calls (want probe, upload, agent, probe, agent):\n%s", calls)
 	}
 	for _, l := range lines {
-		if !strings.HasPrefix(l, "-o BatchMode=yes -p 2222 -l root -- rs1.example ") {
+		// BatchMode, ssh's own connect bound, and keepalives that notice a
+		// dead peer within the request timeout (30s: every 3s, 3 missed).
+		if !strings.HasPrefix(l, "-o BatchMode=yes -o ConnectTimeout=15 -o ServerAliveInterval=3 -o ServerAliveCountMax=3 -p 2222 -l root -- rs1.example ") {
 			t.Errorf("ssh call %q", l)
 		}
 		if strings.Contains(l, "StrictHostKeyChecking") || strings.Contains(l, "UserKnownHostsFile") {

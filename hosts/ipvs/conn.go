@@ -20,7 +20,11 @@ type Conn struct {
 	c       *genetlink.Conn
 	family  uint16
 	Timeout time.Duration // per request; DefaultTimeout when zero
-	writes  int
+	// Progress, when set, is called after every request the kernel
+	// answered: the agent's heartbeat counts them, so a long dump that
+	// advances is told apart from one that hangs.
+	Progress func()
+	writes   int
 
 	noDeadline bool // for genltest's connections, which take no deadline
 }
@@ -74,6 +78,9 @@ func (c *Conn) do(op, object string, cmd uint8, flags netlink.HeaderFlags, attrs
 	}, c.family, netlink.Request|flags)
 	if err != nil {
 		return nil, &OpError{Op: op, Object: object, Err: unwrapOp(err)}
+	}
+	if c.Progress != nil {
+		c.Progress()
 	}
 	return msgs, nil
 }

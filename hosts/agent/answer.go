@@ -1,0 +1,182 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+
+	"github.com/lvsctl/lvsctl/internal/names"
+	"github.com/lvsctl/lvsctl/internal/state"
+)
+
+var (
+	liveSchedName = regexp.MustCompile(`^[a-z0-9_]{0,15}$`)
+	liveFlagName  = regexp.MustCompile(`^[a-z0-9-]{1,20}$`)
+)
+
+// checkGathered holds a gather answer to what was asked: the parts that were
+// asked for and no others, no null entries, every name within lvsctl's
+// patterns, every address valid. A host that answers otherwise is broken or
+// hostile, and nothing it said is used.
+func checkGathered(req GatherRequest, g *Gathered) error {
+	if g == nil || g.Host == nil {
+		return errors.New("no state")
+	}
+	h := g.Host
+	h.Exclusive, h.Notes = false, nil
+	g.IPVSVersion = Clean(g.IPVSVersion)
+	for i := range g.ForeignMarks {
+		g.ForeignMarks[i] = Clean(g.ForeignMarks[i])
+	}
+	if !req.IPVS && (len(h.Services) > 0 || h.Timeouts != nil || g.IPVSAvailable) {
+		return errors.New("IPVS state it was not asked for")
+	}
+	for i, s := range h.Services {
+		if s == nil {
+			return fmt.Errorf("service %d is null", i+1)
+		}
+		if err := checkLiveService(s); err != nil {
+			return err
+		}
+	}
+	if len(h.Links) > 0 && len(req.Links) == 0 {
+		return errors.New("links it was not asked for")
+	}
+	for _, l := range h.Links {
+		if !slices.Contains(req.Links, l.Name) {
+			return fmt.Errorf("link %q it was not asked for", Clean(l.Name))
+		}
+		if !slices.Contains([]string{"", "ipip", "gre", "ip6tnl", "ip6gre", "dummy"}, l.Kind) && !liveSchedName.MatchString(l.Kind) {
+			return fmt.Errorf("link %s of kind %q", l.Name, Clean(l.Kind))
+		}
+	}
+	if len(h.Addresses) > 0 && !req.AllAddrs && len(req.Addresses) == 0 {
+		return errors.New("addresses it was not asked for")
+	}
+	for _, a := range h.Addresses {
+		if err := checkAddress(a); err != nil {
+			return err
+		}
+	}
+	if len(h.Routes) > 0 && !req.Routes {
+		return errors.New("routes it was not asked for")
+	}
+	for _, r := range h.Routes {
+		if !r.Dst.IsValid() || !r.Gateway.IsValid() {
+			return errors.New("a route without a valid destination and gateway")
+		}
+	}
+	for _, s := range h.Sysctls {
+		if !slices.Contains(req.Sysctls, s.Key) {
+			return fmt.Errorf("sysctl %q it was not asked for", Clean(s.Key))
+		}
+		if err := names.CheckSysctlValue(s.Value); err != nil {
+			return fmt.Errorf("sysctl %s: %v", s.Key, Clean(err.Error()))
+		}
+	}
+	for _, k := range g.MissingSysctl {
+		if !slices.Contains(req.Sysctls, k) {
+			return fmt.Errorf("missing sysctl %q it was not asked for", Clean(k))
+		}
+	}
+	if len(h.MarkRules) > 0 && !req.Marks {
+		return errors.New("mark rules it was not asked for")
+	}
+	for _, m := range h.MarkRules {
+		if err := checkMark(m); err != nil {
+			return err
+		}
+	}
+	if req.Inventory {
+		if g.Inventory == nil {
+			return errors.New("no inventory (an empty one is sent as {})")
+		}
+		if err := checkInventory(g.Inventory); err != nil {
+			return fmt.Errorf("an inventory with %v", err)
+		}
+	} else if g.Inventory != nil {
+		return errors.New("an inventory it was not asked for")
+	}
+	return nil
+}
+
+func checkLiveService(s *state.Service) error {
+	if err := checkKey(s.Key); err != nil {
+		return errors.New(Clean(err.Error()))
+	}
+	if !liveSchedName.MatchString(s.Scheduler) || !liveSchedName.MatchString(s.PE) {
+		return fmt.Errorf("service %s: scheduler %q or persistence engine %q is not a name", s.Key, Clean(s.Scheduler), Clean(s.PE))
+	}
+	for _, f := range s.SchedFlags {
+		if !liveFlagName.MatchString(f) {
+			return fmt.Errorf("service %s: scheduler flag %q", s.Key, Clean(f))
+		}
+	}
+	for i, d := range s.Dests {
+		if d == nil {
+			return fmt.Errorf("service %s: destination %d is null", s.Key, i+1)
+		}
+		if err := checkDest(d); err != nil {
+			return errors.New(Clean(err.Error()))
+		}
+		if !slices.Contains([]string{"", "ipip", "gue", "gre"}, d.TunnelType) || !slices.Contains([]string{"", "none", "csum", "remcsum"}, d.TunnelChecksum) {
+			return fmt.Errorf("service %s: destination %s: tunnel %q checksum %q", s.Key, d.Addr, Clean(d.TunnelType), Clean(d.TunnelChecksum))
+		}
+	}
+	return nil
+}
+
+func checkAddress(a state.Address) error {
+	if err := names.CheckInterfaceName(a.Interface); err != nil {
+		return errors.New(Clean(err.Error()))
+	}
+	if !a.Prefix.IsValid() {
+		return fmt.Errorf("an invalid address on %s", a.Interface)
+	}
+	return nil
+}
+
+func checkMark(m state.MarkRule) error {
+	if m.Family != state.IPv4 && m.Family != state.IPv6 || !m.Addr.IsValid() {
+		return errors.New("a mark rule without a valid family and address")
+	}
+	return nil
+}
+
+func checkInventory(inv *state.Inventory) error {
+	for _, k := range inv.Services {
+		if err := checkKey(k); err != nil {
+			return errors.New(Clean(err.Error()))
+		}
+	}
+	for _, a := range inv.Addresses {
+		if err := checkAddress(a); err != nil {
+			return err
+		}
+	}
+	for _, l := range inv.Links {
+		if err := names.CheckInterfaceName(l); err != nil {
+			return errors.New(Clean(err.Error()))
+		}
+	}
+	for k, v := range inv.Sysctls {
+		if err := names.CheckSysctlKey(k); err != nil {
+			return errors.New(Clean(err.Error()))
+		}
+		if err := names.CheckSysctlValue(v); err != nil {
+			return errors.New(Clean(err.Error()))
+		}
+	}
+	for _, r := range inv.Routes {
+		if !r.Dst.IsValid() || !r.Gateway.IsValid() {
+			return errors.New("a route without a valid destination and gateway")
+		}
+	}
+	for _, m := range inv.Marks {
+		if err := checkMark(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
