@@ -39,7 +39,7 @@ func scripted(t testing.TB, script []byte) *agent.Client {
 	}()
 	c := agent.NewClient("director", reqW, respR, nil)
 	c.ConnectTimeout, c.Timeout = time.Second, time.Second
-	t.Cleanup(func() { c.Close(); reqR.Close() })
+	t.Cleanup(func() { c.Close(); reqR.Close(); respR.Close() })
 	return c
 }
 

@@ -316,3 +316,90 @@ func TestSilentHost(t *testing.T) {
 		t.Errorf("apply --target rs1: exit %d\n%s\n%s", p.code, p.stdout.String(), p.stderr.String())
 	}
 }
+
+// A signal to plan or drift ends every agent at once, even one that never
+// answers, and nothing is left running.
+func TestSignalEndsReadOnlyCommands(t *testing.T) {
+	l := newNSLab(t, "rs1", "rs2")
+	set := l.config("set", true)
+	silent := filepath.Join(t.TempDir(), "silent")
+	if err := os.WriteFile(silent, []byte("#!/bin/sh\nexec sleep 613\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sleeping := func() int {
+		n := 0
+		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, f := range procs {
+			if b, _ := os.ReadFile(f); string(b) == "sleep\x00613\x00" {
+				n++
+			}
+		}
+		return n
+	}
+	for _, cmd := range []string{"plan", "drift"} {
+		p := l.start([]string{"LVSCTL_TEST_AGENT_EXE_rs2=" + silent}, cmd, "--connect-timeout", "10m", set)
+		for sleeping() == 0 {
+			select {
+			case <-p.done:
+				t.Fatalf("%s ended before its agent started: %s", cmd, p.stderr.String())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		start := time.Now()
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGINT)
+		<-p.done
+		if p.code != 1 || !strings.Contains(p.stderr.String(), "interrupted") || time.Since(start) > 10*time.Second {
+			t.Errorf("%s after SIGINT: exit %d after %v\n%s", cmd, p.code, time.Since(start), p.stderr.String())
+		}
+		for deadline := time.Now().Add(10 * time.Second); sleeping() > 0; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the silent agent still runs 10s after SIGINT", cmd)
+			}
+		}
+		t.Logf("%s: exit %d %v after SIGINT", cmd, p.code, time.Since(start))
+		l.noAgentsLeft(cmd + " after SIGINT")
+	}
+}
+
+// A retired host gets back what it had before lvsctl, and loses its
+// inventory; the other host keeps its settings.
+func TestRetiredHost(t *testing.T) {
+	l := newNSLab(t, "rs1", "rs2")
+	set := l.config("set", true)
+	original := l.snapshot()
+	if p := l.run("apply", "--auto-approve", set); p.code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", p.code, p.stdout.String(), p.stderr.String())
+	}
+	cfg, _ := os.ReadFile(filepath.Join(set, "c.cue"))
+	retired := filepath.Join(l.dir, "retired")
+	os.MkdirAll(retired, 0o755)
+	var b strings.Builder
+	for _, line := range strings.Split(string(cfg), "\n") {
+		if strings.HasPrefix(line, "hosts: rs2: sysctls:") {
+			continue
+		}
+		b.WriteString(line + "\n")
+	}
+	b.WriteString("hosts: rs2: retired: true\n")
+	os.WriteFile(filepath.Join(retired, "c.cue"), []byte(b.String()), 0o644)
+	p := l.run("plan", "--detailed-exitcode", retired)
+	if p.code != 2 || !strings.Contains(p.stdout.String(), "# rs2 (retired: removing what lvsctl set here)") {
+		t.Fatalf("plan of a retired host: exit %d\n%s\n%s", p.code, p.stdout.String(), p.stderr.String())
+	}
+	if p := l.run("apply", "--auto-approve", retired); p.code != 0 {
+		t.Fatalf("apply retired: exit %d\n%s\n%s", p.code, p.stdout.String(), p.stderr.String())
+	}
+	got := l.snapshot()
+	for _, k := range badDayKeys {
+		line := "rs2 " + k + "="
+		if want := original[strings.Index(original, line):]; !strings.HasPrefix(got[strings.Index(got, line):], want[:strings.Index(want, "\n")+1]) {
+			t.Errorf("rs2 %s not back to its value before lvsctl:\n%s", k, got)
+		}
+	}
+	if !strings.Contains(got, "rs1 net.ipv4.ip_forward=1") || strings.Contains(got, "netns-"+l.ns["rs2"]) {
+		t.Errorf("after retiring rs2: rs1 must keep its sysctls and rs2 lose its inventory:\n%s", got)
+	}
+	if p := l.run("plan", "--detailed-exitcode", retired); p.code != 0 {
+		t.Errorf("plan after retiring: exit %d\n%s", p.code, p.stdout.String())
+	}
+}
