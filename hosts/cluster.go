@@ -185,9 +185,10 @@ func (c *Cluster) Lock() error {
 func (c *Cluster) Gather(desired map[string]*state.Host) map[string]*planner.Live {
 	out := map[string]*planner.Live{}
 	var mu sync.Mutex
-	c.each(slices.Sorted(maps.Keys(c.Clients)), func(name string) error {
+	clients := maps.Clone(c.Clients) // a failing host leaves c.Clients meanwhile
+	c.each(slices.Sorted(maps.Keys(clients)), func(name string) error {
 		c.progress("%s: reading live state", name)
-		live, err := gatherOne(c.Clients[name], desired[name])
+		live, err := gatherOne(clients[name], desired[name])
 		if err != nil {
 			return err
 		}
