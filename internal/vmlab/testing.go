@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -50,29 +51,44 @@ func BuildStatic(t testing.TB, pkg string) string {
 // Build is BuildStatic for programs: it builds into a per-user folder under
 // the system's temporary folder, where the next build replaces it.
 func Build(pkg string) (string, error) {
+	return BuildTags(pkg)
+}
+
+// BuildTags is Build with build tags (go build -tags), such as the test
+// hooks a scenario's lvsctl needs. A package built with other tags is
+// another program, built and kept apart.
+func BuildTags(pkg string, tags ...string) (string, error) {
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	if p, ok := built[pkg]; ok {
+	key := pkg
+	if len(tags) > 0 {
+		key += " -tags " + strings.Join(tags, ",")
+	}
+	if p, ok := built[key]; ok {
 		return p, nil
 	}
 	dir := filepath.Join(os.TempDir(), fmt.Sprintf("lvsctl-vmlab-bin-%d", os.Getuid()))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("vmlab: %w", err)
 	}
-	sum := sha256.Sum256([]byte(pkg))
+	sum := sha256.Sum256([]byte(key))
 	out := filepath.Join(dir, path.Base(pkg)+"-"+hex.EncodeToString(sum[:4]))
 	tmp := fmt.Sprintf("%s.%d.tmp", out, os.Getpid())
-	cmd := exec.Command(goTool(), "build", "-trimpath", "-o", tmp, pkg)
+	args := []string{"build", "-trimpath"}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command(goTool(), append(args, "-o", tmp, pkg)...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
-		return "", fmt.Errorf("vmlab: go build %s: %v\n%s", pkg, err, b)
+		return "", fmt.Errorf("vmlab: go build %s: %v\n%s", key, err, b)
 	}
 	// A rename keeps another test binary's copy whole while it is read.
 	if err := os.Rename(tmp, out); err != nil {
 		return "", fmt.Errorf("vmlab: %w", err)
 	}
-	built[pkg] = out
+	built[key] = out
 	return out, nil
 }
 

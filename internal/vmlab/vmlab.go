@@ -57,7 +57,9 @@ type Scenario struct {
 	// fails to load makes Run fail. Nil means DefaultModules; the kernel
 	// also loads modules on demand (for example the bridge module).
 	Modules []string
-	// Timeout bounds the whole boot, run and power-off; 0 means 60s.
+	// Timeout bounds the whole boot, run and power-off on a quiet machine;
+	// 0 means 60s. Run multiplies it by Slowdown, the lab's measured
+	// slowness on this machine now.
 	Timeout time.Duration
 	// MemoryMB is the guest's memory; 0 means 512.
 	MemoryMB int
@@ -146,6 +148,17 @@ func Run(ctx context.Context, s Scenario) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vmlab: %w", err)
 	}
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	slow := Slowdown()
+	deadline := time.Duration(float64(timeout) * slow)
+	return boot(ctx, s, k, base, applets, deadline, fmt.Sprintf("Timeout %s × lab slowdown %.2f", timeout, slow))
+}
+
+// boot runs one scenario with a fixed deadline; why says how it was chosen.
+func boot(ctx context.Context, s Scenario, k *kernel, base string, applets []string, deadline time.Duration, why string) (*Result, error) {
 	work, err := os.MkdirTemp("", "vmlab-")
 	if err != nil {
 		return nil, err
@@ -164,11 +177,7 @@ func Run(ctx context.Context, s Scenario) (*Result, error) {
 		return nil, err
 	}
 
-	timeout := s.Timeout
-	if timeout <= 0 {
-		timeout = defaultTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	qemu, _ := lookTool(qemuBinary)
 	cmd := exec.CommandContext(ctx, qemu,
@@ -185,7 +194,7 @@ func Run(ctx context.Context, s Scenario) (*Result, error) {
 	r := &Result{Duration: time.Since(start), Console: console.String(), Files: map[string][]byte{}}
 	switch {
 	case ctx.Err() != nil:
-		return nil, failure(s, r, fmt.Sprintf("no end within %s (%v)", timeout, ctx.Err()))
+		return nil, failure(s, r, fmt.Sprintf("no end within %s (%s; %v)", deadline.Round(10*time.Millisecond), why, ctx.Err()))
 	case runErr != nil:
 		return nil, failure(s, r, "qemu: "+runErr.Error())
 	}

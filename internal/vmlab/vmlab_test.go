@@ -215,8 +215,29 @@ func TestTimeoutLeavesATrace(t *testing.T) {
 		Script:  "echo still here; sleep 600",
 		Timeout: 8 * time.Second,
 	})
-	if err == nil || !strings.Contains(err.Error(), "no end within 8s") || !strings.Contains(err.Error(), "still here") {
+	if err == nil || !strings.Contains(err.Error(), "Timeout 8s × lab slowdown") || !strings.Contains(err.Error(), "still here") {
 		t.Fatalf("got %v, want a timeout whose console shows the script's output", err)
 	}
 	t.Logf("the error:\n%v", err)
+}
+
+func TestSlowdownFromTheEnvironment(t *testing.T) {
+	for in, want := range map[string]float64{"2.5": 2.5, "1": 1, "0.5": 1} {
+		t.Setenv(SlowdownEnv, in)
+		if got, why := measureSlowdown(); got != want || !strings.Contains(why, SlowdownEnv) {
+			t.Errorf("$%s=%s: slowdown %v (%s), want %v", SlowdownEnv, in, got, why, want)
+		}
+	}
+}
+
+func TestSlowdownIsMeasured(t *testing.T) {
+	Require(t)
+	f := Slowdown()
+	if f < 1 {
+		t.Fatalf("slowdown %v, below 1", f)
+	}
+	if got := Scale(10 * time.Second); got != time.Duration(f*float64(10*time.Second)) {
+		t.Errorf("Scale(10s) = %v with slowdown %v", got, f)
+	}
+	t.Log(SlowdownReport())
 }
