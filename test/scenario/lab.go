@@ -29,16 +29,25 @@ func LabConfig(root, example, hosts string) (string, error) {
 	return s[:start] + "\nhosts: {\n" + hosts + "\n}\n" + s[start+end+3:], nil
 }
 
-// Binaries builds what the lab's guests run: lvsctl, a server that answers
-// with its name, and a client that counts the answers.
+// TestHooksTag is the build tag of lvsctl's test hooks (LVSCTL_TEST_FAIL_AT,
+// LVSCTL_TEST_PAUSE_AT, LVSCTL_TEST_AGENT_EXE...): the lab's lvsctl has them,
+// the shipped binary does not.
+const TestHooksTag = "lvsctl_testhooks"
+
+// Binaries builds what the lab's guests run: lvsctl (a test build, with its
+// hooks), a server that answers with its name, a client that counts the
+// answers, a client that holds one connection open (holder), a listener
+// that accepts and never answers (tarpit), and an agent proxy that breaks
+// one answer (badagent).
 func Binaries() (map[string]string, error) {
 	out := map[string]string{}
-	for name, pkg := range map[string]string{
-		"lvsctl":  "github.com/lvsctl/lvsctl/cmd/lvsctl",
-		"namesrv": "github.com/lvsctl/lvsctl/test/scenario/testdata/namesrv",
-		"hits":    "github.com/lvsctl/lvsctl/test/scenario/testdata/hits",
-	} {
-		p, err := vmlab.Build(pkg)
+	p, err := vmlab.BuildTags("github.com/lvsctl/lvsctl/cmd/lvsctl", TestHooksTag)
+	if err != nil {
+		return nil, err
+	}
+	out["lvsctl"] = p
+	for _, name := range []string{"namesrv", "hits", "holder", "tarpit", "badagent"} {
+		p, err := vmlab.Build("github.com/lvsctl/lvsctl/test/scenario/testdata/" + name)
 		if err != nil {
 			return nil, err
 		}
