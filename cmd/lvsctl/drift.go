@@ -98,7 +98,11 @@ for cron and monitoring.`,
 				case !r.Drift:
 					fmt.Fprintf(out, "No drift on the %d host%s checked.\n", len(checked), plural(len(checked)))
 				default:
-					fmt.Fprintf(out, "Drift: %d object%s differ from the configuration:\n", len(r.Objects), plural(len(r.Objects)))
+					verb := "differs"
+					if len(r.Objects) != 1 {
+						verb = "differ"
+					}
+					fmt.Fprintf(out, "Drift: %d object%s %s from the configuration:\n", len(r.Objects), plural(len(r.Objects)), verb)
 					for _, o := range r.Objects {
 						fmt.Fprintf(out, "  %s: %s %s%s%s\n", o.Host, o.Kind, o.Object, describeChange(&planner.Change{Fields: o.Fields, Detail: o.Detail}), reasons(o.Why))
 					}
@@ -107,7 +111,7 @@ for cron and monitoring.`,
 				if len(r.Unknown) > 0 {
 					fmt.Fprintf(out, "Unknown: %d host%s could not be checked:\n", len(r.Unknown), plural(len(r.Unknown)))
 					for _, u := range r.Unknown {
-						fmt.Fprintf(out, "  %s: %s\n", u.Host, u.Error)
+						fmt.Fprintf(out, "  %s\n", u.Error) // it names the host
 					}
 				}
 			}
