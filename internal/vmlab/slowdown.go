@@ -11,11 +11,13 @@ import (
 
 // The lab's speed is measured once per process with a calibration boot: the
 // default modules loaded and a fixed shell loop run in the guest, timed from
-// starting qemu to its exit. On the project's quiet 2-core machine that
-// boot takes calibrationReference (the fastest of repeated runs there);
-// Slowdown is how many times longer it takes here and now.
+// starting qemu to its exit. On the project's 2-core machine that boot
+// takes about calibrationReference when the machine is quiet (4.75 s was the
+// fastest of repeated runs there with a load of 1.7; 9 to 20 s while other
+// VMs and builds ran). Slowdown is how many times longer it takes here and
+// now.
 const (
-	calibrationReference = 4 * time.Second
+	calibrationReference = 4500 * time.Millisecond
 	calibrationLoop      = 20000 // iterations of a busybox sh loop: about 1 s of guest CPU
 	calibrationDeadline  = 5 * time.Minute
 	// SlowdownEnv, when set to a number, is used as the slowdown instead of
