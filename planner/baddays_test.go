@@ -368,7 +368,7 @@ func TestSchedulerChangeWarns(t *testing.T) {
 	desired, c := applied(t, "direct-routing")
 	desired["director"].Services[0].Scheduler = "wlc"
 	p := plan(t, desired, c)
-	if len(p.Changes) != 1 || p.Changes[0].Warning != "changing the scheduler under traffic: IPVS runs the service without a scheduler for a moment, and new connections arriving then are refused (existing connections are kept)" {
+	if len(p.Changes) != 1 || p.Changes[0].Warning != "changing the scheduler under traffic: IPVS runs the service without a scheduler for a moment, and new connections arriving then are refused (existing connections are kept); to avoid it, drop new SYNs to the service around the change (README: Changes clients can notice)" {
 		t.Fatalf("plan:\n%s", summary(p))
 	}
 	desired["director"].Services[0].Scheduler = "wrr"

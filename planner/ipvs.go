@@ -192,7 +192,7 @@ func (h *hostPlan) deleteService(s *state.Service, why string) {
 // schedulerWarning is what a scheduler change does under traffic: IPVS
 // unbinds the old scheduler before it binds the new one, and a new connection
 // that finds no scheduler is refused (ICMP port unreachable).
-const schedulerWarning = "changing the scheduler under traffic: IPVS runs the service without a scheduler for a moment, and new connections arriving then are refused (existing connections are kept)"
+const schedulerWarning = "changing the scheduler under traffic: IPVS runs the service without a scheduler for a moment, and new connections arriving then are refused (existing connections are kept); to avoid it, drop new SYNs to the service around the change (README: Changes clients can notice)"
 
 // withhold keeps a destination from being created, or from changing its
 // forwarding, while its real server's host is not targeted: that host's side
