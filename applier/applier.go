@@ -36,6 +36,12 @@ type Batcher interface {
 	DoBatch(ops []op.Op) (int, error)
 }
 
+// ErrOutcomeUnknown marks a failure after which the host may or may not have
+// run the operations it was sent: its answer was lost (the session was cut,
+// the agent died) or broken. A Host wraps its error with it; the report then
+// lists those operations as not undone, since nobody knows whether they ran.
+var ErrOutcomeUnknown = errors.New("the host's answer was lost or broken, so whether it ran the operations sent is unknown")
+
 // maxBatch bounds a batch, so progress shows and an interrupt is heard.
 const maxBatch = 500
 
@@ -147,6 +153,13 @@ func (a *Applier) Apply(ctx context.Context, p *planner.Plan) *Report {
 		}
 		r.Writes[ch.Host]++
 		failed := items[i].s.Op
+		if errors.Is(err, ErrOutcomeUnknown) {
+			for _, it := range items[i:j] {
+				r.NotUndone = append(r.NotUndone, Failure{Host: ch.Host, Step: it.s.Op.String(),
+					Error: "sent, but the answer was lost: it may have been done; the next plan shows the live state"})
+			}
+			return fail(ch.Host, failed.String(), err)
+		}
 		if !alreadySo(failed.Kind, err) {
 			return fail(ch.Host, failed.String(), err)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -223,5 +224,57 @@ func TestAlreadySo(t *testing.T) {
 	}
 	if !strings.Contains(progress.String(), "rs1: addr.add 192.168.0.10/32 dev lo (already so)") {
 		t.Errorf("progress:\n%s", progress.String())
+	}
+}
+
+// batcher sends a host's operations as one batch, and loses the answer to
+// the batch that holds operation lose: the host ran them, lvsctl cannot know.
+type batcher struct {
+	host
+	lose string
+}
+
+func (b batcher) DoBatch(ops []op.Op) (int, error) {
+	for i, o := range ops {
+		if err := b.Do(o); err != nil {
+			return i, err
+		}
+	}
+	for _, o := range ops {
+		if o.String() == b.lose {
+			return 0, fmt.Errorf("host: connection closed (%w)", applier.ErrOutcomeUnknown)
+		}
+	}
+	return len(ops), nil
+}
+
+// A batch whose answer was lost is reported as possibly done, never as
+// undone, and the other hosts are still rolled back.
+func TestLostAnswer(t *testing.T) {
+	desired, c := setup(t, "direct-routing")
+	p, err := planner.Make(desired, c.live())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs1 := func() string { b, _ := json.Marshal([]any{c["rs1"].State, c["rs1"].Inventory}); return string(b) }
+	before := rs1()
+	a := c.applier(nil)
+	lose := "addr.add 192.168.0.10/32 dev lo"
+	a.Hosts["rs2"] = batcher{host{c["rs2"], nil}, lose}
+	r := a.Apply(context.Background(), p)
+	if r.OK() || r.Failed.Host != "rs2" || !strings.Contains(r.Failed.Error, "whether it ran the operations sent is unknown") {
+		t.Fatalf("report: %+v", r)
+	}
+	var possibly []string
+	for _, n := range r.NotUndone {
+		if n.Host == "rs2" && strings.Contains(n.Error, "it may have been done") {
+			possibly = append(possibly, n.Step)
+		}
+	}
+	if len(possibly) == 0 || !slices.Contains(possibly, lose) {
+		t.Errorf("the lost batch is not reported as possibly done: %+v", r.NotUndone)
+	}
+	if got := rs1(); got != before {
+		t.Errorf("rs1 not rolled back:\n%s\n%s", before, got)
 	}
 }

@@ -241,10 +241,20 @@ func (c *Cluster) Executors() map[string]applier.Host {
 
 type executor struct{ c *agent.Client }
 
+// unknownOutcome marks a failure after which the host may have run what it
+// was sent: anything but the agent's own refusal of the whole request.
+func unknownOutcome(err error) error {
+	var he *agent.HostError
+	if errors.As(err, &he) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", err, applier.ErrOutcomeUnknown)
+}
+
 func (e executor) Do(o op.Op) error {
 	res, err := e.c.Apply([]op.Op{o})
 	if err != nil {
-		return err
+		return unknownOutcome(err)
 	}
 	if len(res) != 1 {
 		return fmt.Errorf("host %s: %d results for one operation", e.c.Host, len(res))
@@ -266,7 +276,7 @@ func (e executor) DoBatch(ops []op.Op) (int, error) {
 		n++
 	}
 	if err != nil {
-		return n, err
+		return n, unknownOutcome(err)
 	}
 	if n != len(ops) {
 		return n, fmt.Errorf("host %s: %d results for %d operations", e.c.Host, len(res), len(ops))
