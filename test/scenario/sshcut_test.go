@@ -81,7 +81,12 @@ ops lvsctl plan next > /out/plan-after 2>/out/plan-after.err || true
 		t.Fatalf("exit %d\n%s\nfiles %v\nplan-before: %s", r.ExitCode, r.Stderr, files, f("plan-before"))
 	}
 	t.Logf("VM run %v\n--- apply, cut ---\n%s\n%s\n--- next plan ---\n%s", r.Duration, f("apply2"), f("apply2.err"), f("plan-after.err"))
-	if f("apply2.code") != "1\n" || !strings.Contains(f("apply2"), "Apply failed on rs2") || !strings.Contains(f("apply2"), "every host is as it was before apply") {
+	// rs2's answer was lost with its session: lvsctl cannot know whether rs2
+	// ran what it was sent, and says so instead of claiming every host is as
+	// before (the snapshot below shows that here it did not run).
+	if f("apply2.code") != "1\n" || !strings.Contains(f("apply2"), "Apply failed on rs2") ||
+		!strings.Contains(f("apply2"), "rs2: addr.delete 192.168.0.10/32 dev lo: sent, but the answer was lost: it may have been done") ||
+		strings.Contains(f("apply2"), "every host is as it was before apply") {
 		t.Errorf("apply with the connection cut: exit %s\n%s", f("apply2.code"), f("apply2"))
 	}
 	if !strings.Contains(f("apply2.err"), "undone on director") || !strings.Contains(f("apply2.err"), "undone on rs1") {
