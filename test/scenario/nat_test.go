@@ -86,7 +86,12 @@ lvsctl plan nat > /out/plan2 2>/dev/null
 	if diff := cmp.Diff(guide, got, cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{})); diff != "" {
 		t.Errorf("ipvsadm -S -n (-guide +lvsctl):\n%s", diff)
 	}
-	if c := counts(t, r.Files["hits"]); c["rs1"] != 10 || c["rs2"] != 20 || c["errors"] != 0 {
+	// wlc weighs active connections 256 times inactive ones, so whether the
+	// previous request's connection still counts as active when the next one
+	// arrives (a matter of timing in an emulated guest) can move one request:
+	// 11/19 was seen once in 2 runs on a loaded machine. Weights 1:2 must
+	// still show within one request of 10/20.
+	if c := counts(t, r.Files["hits"]); c["rs1"] < 9 || c["rs1"] > 11 || c["rs1"]+c["rs2"] != 30 || c["errors"] != 0 {
 		t.Errorf("requests by real server, wlc 1:2: %v", c)
 	}
 	if !strings.Contains(f("plan2"), "No changes.") || strings.Contains(f("plan2"), "default route") {
