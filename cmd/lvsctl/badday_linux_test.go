@@ -8,15 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/lvsctl/lvsctl/internal/netnstest"
+	"github.com/lvsctl/lvsctl/internal/vmlab"
 )
 
 // These tests run the real lvsctl binary, built with its test hooks, against
@@ -24,32 +23,15 @@ import (
 // inventories only (IPVS needs the VM lab, where test/scenario does the same
 // with the guide's DR example).
 
-var (
-	hookedOnce sync.Once
-	hookedExe  string
-	hookedErr  error
-)
-
-// hookedLvsctl builds lvsctl with -tags lvsctl_testhooks, once.
+// hookedLvsctl is lvsctl built with -tags lvsctl_testhooks, as the VM lab
+// builds it.
 func hookedLvsctl(t *testing.T) string {
 	t.Helper()
-	hookedOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "lvsctl-hooked-")
-		if err != nil {
-			hookedErr = err
-			return
-		}
-		hookedExe = filepath.Join(dir, "lvsctl")
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-		out, err := exec.Command(goTool, "build", "-tags", "lvsctl_testhooks", "-o", hookedExe, ".").CombinedOutput()
-		if err != nil {
-			hookedErr = fmt.Errorf("go build -tags lvsctl_testhooks: %v\n%s", err, out)
-		}
-	})
-	if hookedErr != nil {
-		t.Fatal(hookedErr)
+	exe, err := vmlab.BuildTags("github.com/lvsctl/lvsctl/cmd/lvsctl", "lvsctl_testhooks")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return hookedExe
+	return exe
 }
 
 type nsLab struct {
