@@ -30,7 +30,7 @@ func benchmarkLoad(b *testing.B, services, rs int, evaluated bool) {
 	var l *Loaded
 	for b.Loop() {
 		var err error
-		if l, err = loadDir(dir, evaluated); err != nil {
+		if l, err = loadDir(dir, Limits{}, evaluated); err != nil {
 			b.Fatal(err)
 		}
 	}

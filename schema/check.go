@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -22,6 +23,7 @@ func check(c *Cluster, pos locator) Problems {
 	for _, name := range sortedKeys(c.Hosts) {
 		h := c.Hosts[name]
 		h.Name = name
+		k.name(path("hosts", name), "host", name)
 		k.host(path("hosts", name), h)
 	}
 	for _, name := range sortedKeys(c.Directors) {
@@ -61,6 +63,16 @@ func (k *checker) errf(p at, format string, args ...any) {
 	k.probs = append(k.probs, problemAt(k.pos.at(p), p.String(), format, args...))
 }
 
+// name checks the name of an object the configuration names itself: it is
+// printed in plans and kept in inventories on the hosts.
+func (k *checker) name(p at, kind, name string) {
+	if !objectName.MatchString(name) {
+		k.errf(p, "%s name %q is not allowed: use 1 to 128 letters, digits, \"_\", \".\", \":\", \"@\", \"+\" or \"-\", starting with a letter, digit or \"_\"", kind, name)
+	}
+}
+
+var objectName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:@+-]{0,127}$`)
+
 func (k *checker) err(p at, err error) {
 	if err != nil {
 		k.errf(p, "%s", err)
@@ -68,6 +80,14 @@ func (k *checker) err(p at, err error) {
 }
 
 func (k *checker) host(p at, h *Host) {
+	switch {
+	case h.Local && h.SSH != nil:
+		k.errf(p.to("local"), "local: true and ssh say two different machines: keep ssh to reach another machine, or local to mean the one lvsctl runs on")
+	case h.Local && h.Netns != "":
+		k.errf(p.to("local"), "local: true and netns: a namespace of this machine is said by netns alone; remove local")
+	case !h.Local && h.SSH == nil && h.Netns == "":
+		k.errf(p, "lvsctl cannot tell which machine host %q is: give it ssh: address (another machine), netns (a network namespace on this machine), or local: true (this machine, where lvsctl runs, as root)", h.Name)
+	}
 	if h.SSH != nil {
 		k.err(p.to("ssh", "address"), names.CheckSSHAddress(h.SSH.Address))
 		if h.SSH.User != "" {
@@ -96,9 +116,6 @@ func (k *checker) host(p at, h *Host) {
 // it, or it would remove objects from this machine instead; and settings that
 // make it hold something mean nothing there.
 func (k *checker) retired(p at, h *Host) {
-	if h.SSH == nil && h.Netns == "" {
-		k.errf(p.to("retired"), "a retired host must still say how lvsctl reaches it (ssh or netns): without either it is this machine, and lvsctl would remove its objects here")
-	}
 	if h.written["interface"] {
 		k.errf(p.to("interface"), "interface means nothing on a retired host: lvsctl sets no ARP sysctls there any more; remove it")
 	}
@@ -181,6 +198,7 @@ func (k *checker) director(p at, d *Director) {
 		s := d.Services[name]
 		s.Name = name
 		sp := p.to("services", name)
+		k.name(sp, "service", name)
 		id, ok := k.service(sp, d, s)
 		if !ok {
 			continue
@@ -220,6 +238,7 @@ func (k *checker) marks(p at, d *Director) {
 		g := d.Marks[name]
 		g.Name = name
 		gp := p.to(name)
+		k.name(gp, "mark group", name)
 		addr, err := parseAddr(g.Address)
 		if err != nil {
 			k.err(gp.to("address"), err)
@@ -367,6 +386,7 @@ func (k *checker) realServers(p at, s *Service) {
 		r := s.RealServers[name]
 		r.Name = name
 		rp := p.to(name)
+		k.name(rp, "real server", name)
 		addr, err := parseAddr(r.Address)
 		if err != nil {
 			k.err(rp.to("address"), err)

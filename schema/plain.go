@@ -3,8 +3,6 @@ package schema
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 
 	"cuelang.org/go/cue/ast"
@@ -26,24 +24,17 @@ var errNotPlain = errors.New("not plain data")
 // readPlain parses files and returns their merged value, errNotPlain when any
 // file uses more of CUE than data, or Problems for syntax errors and
 // conflicting values.
-func readPlain(dir string, files []string) (*value, error) {
-	if inModule(dir) {
-		return nil, errNotPlain // a module may add files from parent directories
-	}
+func readPlain(files []srcFile) (*value, error) {
 	root := newStruct(token.NoPos)
 	pkg := ""
 	var probs Problems
-	for i, name := range files {
-		src, err := os.ReadFile(name)
-		if err != nil {
-			return nil, Problems{{File: displayPath(name), Msg: describeFSError(err)}}
-		}
-		f, err := parser.ParseFile(name, src)
+	for i, sf := range files {
+		f, err := parser.ParseFile(sf.path, sf.data)
 		if err != nil {
 			return nil, fromCUE(err, cueValueNone)
 		}
 		if f.PackageName() == "" || (i > 0 && f.PackageName() != pkg) {
-			return nil, errNotPlain // let the loader say what is wrong
+			return nil, errNotPlain // let the evaluator's path say what is wrong
 		}
 		pkg = f.PackageName()
 		if err := plainDecls(root, f.Decls, &probs, nil); err != nil {
@@ -57,24 +48,6 @@ func readPlain(dir string, files []string) (*value, error) {
 		return nil, probs
 	}
 	return root, nil
-}
-
-// inModule reports whether dir or a parent holds a cue.mod directory.
-func inModule(dir string) bool {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return true
-	}
-	for {
-		if st, err := os.Stat(filepath.Join(abs, "cue.mod")); err == nil && st.IsDir() {
-			return true
-		}
-		parent := filepath.Dir(abs)
-		if parent == abs {
-			return false
-		}
-		abs = parent
-	}
 }
 
 func plainDecls(into *value, decls []ast.Decl, probs *Problems, p *chain) error {

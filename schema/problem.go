@@ -3,9 +3,12 @@ package schema
 import (
 	"cmp"
 	"fmt"
+	"io"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"cuelang.org/go/cue/token"
 )
@@ -33,7 +36,7 @@ func (p Problem) String() string {
 		b.WriteString(": ")
 	}
 	b.WriteString(p.Msg)
-	return b.String()
+	return tidy(b.String())
 }
 
 // Problems is a list of problems; as an error it prints one line per problem.
@@ -79,4 +82,74 @@ func problemAt(pos token.Pos, field, format string, args ...any) Problem {
 		p.Column = pos.Column()
 	}
 	return p
+}
+
+// MaxEcho is how much of a value from the configuration a message repeats:
+// enough to recognise it, never a whole file that found its way into a field.
+const MaxEcho = 64
+
+// clip shortens a value from the configuration for a message.
+func clip(s string) string {
+	if len(s) <= MaxEcho {
+		return s
+	}
+	cut := MaxEcho
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s…(%d bytes more)", s[:cut], len(s)-cut)
+}
+
+// quoted matches a Go-quoted string in a message: every message that
+// repeats a value from the configuration quotes it with %q.
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// maxMessage bounds a whole message, whatever it quotes.
+const maxMessage = 1000
+
+// tidy makes a message safe and short for a terminal: the configuration is
+// untrusted, so its control characters are escaped and its long values cut.
+func tidy(msg string) string {
+	msg = quoted.ReplaceAllStringFunc(msg, func(q string) string {
+		if len(q) <= 2*MaxEcho {
+			return q
+		}
+		return clip(q[:len(q)-1]) + `"`
+	})
+	var b strings.Builder
+	for _, r := range msg {
+		switch {
+		case r == utf8.RuneError, r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0,
+			r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f:
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	out := b.String()
+	if len(out) > maxMessage {
+		cut := maxMessage
+		for cut > 0 && !utf8.RuneStart(out[cut]) {
+			cut--
+		}
+		out = fmt.Sprintf("%s…(%d bytes more)", out[:cut], len(out)-cut)
+	}
+	return out
+}
+
+// clipArg stands in for a long argument of a CUE message, whatever the verb.
+type clipArg string
+
+func (c clipArg) Format(f fmt.State, verb rune) { io.WriteString(f, clip(string(c))) }
+
+// clipArgs shortens the long arguments of a message's format.
+func clipArgs(args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		if s := fmt.Sprint(a); len(s) > 2*MaxEcho {
+			a = clipArg(s)
+		}
+		out[i] = a
+	}
+	return out
 }

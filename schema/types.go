@@ -21,6 +21,7 @@ type Cluster struct {
 type Host struct {
 	Name         string                 `json:"-"`
 	SSH          *SSH                   `json:"ssh,omitempty"`
+	Local        bool                   `json:"local,omitempty"`
 	Netns        string                 `json:"netns,omitempty"`
 	AgentPath    string                 `json:"agentPath,omitempty"`
 	Interface    string                 `json:"interface,omitempty"`

@@ -51,6 +51,7 @@ the director, and puts everything back if a step fails.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	addLimitFlags(root)
 	root.AddCommand(newValidate(), newPlan(), newApply(), newDrift(), newSchema(), newVersion(), newAgent())
 	return root
 }

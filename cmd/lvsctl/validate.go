@@ -58,7 +58,7 @@ each with the reason it exists.`,
 // load reads a configuration; its problems go to stderr, one per line, and
 // end the command with exit status 1.
 func load(cmd *cobra.Command, dir string) (*schema.Loaded, error) {
-	loaded, err := schema.Load(dir)
+	loaded, err := schema.LoadWith(dir, limitsOf(cmd))
 	var probs schema.Problems
 	if errors.As(err, &probs) {
 		for _, p := range probs {

@@ -33,7 +33,7 @@ func write(dir string, services, realServers int, managed bool) (string, error) 
 		return "", err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	fmt.Fprintf(w, "// Generated: %d services x %d real servers.\npackage cluster\n\nhosts: {\n\tlb: {}\n", services, realServers)
+	fmt.Fprintf(w, "// Generated: %d services x %d real servers.\npackage cluster\n\nhosts: {\n\tlb: {local: true}\n", services, realServers)
 	for i := range realServers {
 		if managed {
 			fmt.Fprintf(w, "\trs%02d: {netns: \"rs%02d\", interface: \"eth0\"}\n", i, i)
