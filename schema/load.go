@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 	cueerrors "cuelang.org/go/cue/errors"
-	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/token"
 
 	"github.com/lvsctl/lvsctl/internal/state"
