@@ -449,7 +449,7 @@ hosts: rs1: sysctls: "net.ipv4..ip_forward": 1
 		files: map[string]string{"c.cue": base, "x.cue": `package c
 hosts: rs1: sysctls: "kernel.core_pattern": "|/tmp/x"
 `},
-		want: []string{`x.cue:2:22: hosts.rs1.sysctls."kernel.core_pattern": |sysctl key "kernel.core_pattern" is not allowed`},
+		want: []string{`x.cue:2:22: hosts.rs1.sysctls."kernel.core_pattern": |sysctl key "kernel.core_pattern" is not one lvsctl manages: it is not a networking sysctl`},
 	},
 	{
 		name: "sysctl value with a newline",
@@ -457,6 +457,66 @@ hosts: rs1: sysctls: "kernel.core_pattern": "|/tmp/x"
 hosts: rs1: sysctls: "net.ipv4.ip_forward": "1\nnet.ipv4.conf.all.rp_filter=0"
 `},
 		want: []string{`x.cue:2:22: hosts.rs1.sysctls."net.ipv4.ip_forward": |contains a control or non-ASCII character`},
+	},
+	// The sysctl policy (internal/names/sysctl.go): kernel-hardening knobs
+	// under net.* are refused with their own reason, in hosts and directors.
+	{
+		name: "sysctl bpf_jit_harden on a host",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: sysctls: "net.core.bpf_jit_harden": 0
+`},
+		want: []string{`x.cue:2:22: hosts.rs1.sysctls."net.core.bpf_jit_harden": |sysctl key "net.core.bpf_jit_harden" is not one lvsctl manages: bpf_jit_harden is a kernel-hardening setting (it blinds constants in JIT-compiled BPF); lvsctl never changes it (lvsctl writes only the LVS sysctls listed in the README's sysctl policy)`},
+	},
+	{
+		name: "sysctl ip_unprivileged_port_start on a director",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: sysctls: "net.ipv4.ip_unprivileged_port_start": 0
+`},
+		want: []string{`x.cue:2:25: directors.lb.sysctls."net.ipv4.ip_unprivileged_port_start": |sysctl key "net.ipv4.ip_unprivileged_port_start" is not one lvsctl manages: ip_unprivileged_port_start is a security setting (below it, binding a port needs privilege); lvsctl never changes it`},
+	},
+	{
+		name: "sysctl hardening knobs together",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: sysctls: {
+	"net.core.bpf_jit_enable":   1
+	"net.core.bpf_jit_kallsyms": 1
+	"net.ipv4.ping_group_range": "0 2147483647"
+	"net.ipv4.ip_forward":       1
+}
+`},
+		want: []string{
+			`x.cue:3:2: hosts.rs1.sysctls."net.core.bpf_jit_enable": |sysctl key "net.core.bpf_jit_enable" is not one lvsctl manages: bpf_jit_enable is a kernel-hardening setting`,
+			`x.cue:4:2: hosts.rs1.sysctls."net.core.bpf_jit_kallsyms": |sysctl key "net.core.bpf_jit_kallsyms" is not one lvsctl manages: bpf_jit_kallsyms is a kernel-hardening setting`,
+			`x.cue:5:2: hosts.rs1.sysctls."net.ipv4.ping_group_range": |sysctl key "net.ipv4.ping_group_range" is not one lvsctl manages: ping_group_range is a security setting (it lets groups open ICMP sockets without privilege)`,
+		},
+	},
+	{
+		name: "sysctl not on the policy",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: sysctls: "net.ipv4.tcp_fin_timeout": 10
+`},
+		want: []string{`x.cue:2:25: directors.lb.sysctls."net.ipv4.tcp_fin_timeout": |sysctl key "net.ipv4.tcp_fin_timeout" is not one lvsctl manages: it is not among the sysctls LVS needs (lvsctl writes only the LVS sysctls listed in the README's sysctl policy)`},
+	},
+	{
+		name: "sysctl misspelt",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: sysctls: "net.ipv4.conf.eth0.arp_annouce": 2
+`},
+		want: []string{`x.cue:2:22: hosts.rs1.sysctls."net.ipv4.conf.eth0.arp_annouce": |did you mean net.ipv4.conf.eth0.arp_announce?`},
+	},
+	{
+		name: "sysctl with a bad interface name",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: sysctls: "net.ipv4.conf.eth0;reboot.rp_filter": 0
+`},
+		want: []string{`x.cue:2:22: hosts.rs1.sysctls."net.ipv4.conf.eth0;reboot.rp_filter": |sysctl key "net.ipv4.conf.eth0;reboot.rp_filter": interface name "eth0;reboot" is not allowed`},
+	},
+	{
+		name: "sysctl on a VLAN interface",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: sysctls: "net.ipv4.conf.eth0.100.arp_ignore": 1
+`},
+		want: []string{`x.cue:2:22: hosts.rs1.sysctls."net.ipv4.conf.eth0.100.arp_ignore": |interface "eth0.100" contains ".", which sysctl(8) keys cannot name`},
 	},
 	{
 		name: "interface name of 16 bytes",
@@ -613,6 +673,28 @@ func TestBadConfigurations(t *testing.T) {
 				checkProblemsWith(t, dir, tc.want, true)
 			})
 		})
+	}
+}
+
+// Keys from each group of the sysctl policy load, on hosts and directors.
+func TestPolicySysctlsLoad(t *testing.T) {
+	dir := writeCase(t, map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: sysctls: {
+	"net.ipv4.conf.eth0.arp_filter":     1
+	"net.ipv4.conf.tunl0.rp_filter":     0
+	"net.ipv4.conf.eth0.send_redirects": 0
+	"net.ipv4.ip_nonlocal_bind":         1
+	"net.ipv6.conf.all.accept_ra":       2
+}
+directors: lb: sysctls: {
+	"net.ipv4.vs.expire_nodest_conn": 1
+	"net.ipv4.vs.sync_threshold":     "3 50"
+	"net.netfilter.nf_conntrack_max": 262144
+	"net.core.netdev_max_backlog":    5000
+}
+`})
+	if _, err := Load(dir); err != nil {
+		t.Fatalf("policy sysctls refused: %v", err)
 	}
 }
 
@@ -779,7 +861,7 @@ hosts: rs1: sysctls: "kernel.core_pattern": "|/tmp/x"
 			`x.cue:2:31: directors.lb.services.web.onePacket: |one-packet scheduling is for UDP services`,
 			`x.cue:3:12: hosts.lb.interface: |interface name "ens33:0" contains ":"`,
 			`x.cue:4:75: directors.lb.services.web.realServers.aaa.lowerThreshold: |lowerThreshold 5 needs an upperThreshold`,
-			`x.cue:5:22: hosts.rs1.sysctls."kernel.core_pattern": |sysctl key "kernel.core_pattern" is not allowed`,
+			`x.cue:5:22: hosts.rs1.sysctls."kernel.core_pattern": |sysctl key "kernel.core_pattern" is not one lvsctl manages: it is not a networking sysctl`,
 		})
 	})
 }

@@ -13,42 +13,6 @@ import (
 	"unicode"
 )
 
-// sysctlKey admits sysctl(8) keys under the networking prefixes only: no "/",
-// no "..", no empty component. kernel.* and fs.* are refused on purpose
-// (kernel.core_pattern, for one, runs a program).
-var sysctlKey = regexp.MustCompile(`^net\.(ipv4|ipv6|core|netfilter)(\.[A-Za-z0-9_-]+)+$`)
-
-// SysctlPrefixes lists the key prefixes lvsctl accepts, for messages.
-const SysctlPrefixes = "net.ipv4., net.ipv6., net.core., net.netfilter."
-
-// CheckSysctlKey reports why key is not a sysctl lvsctl will write, or nil.
-func CheckSysctlKey(key string) error {
-	switch {
-	case len(key) > 200:
-		return fmt.Errorf("sysctl key %q is longer than 200 bytes", key)
-	case strings.Contains(key, "/"):
-		return fmt.Errorf("sysctl key %q contains \"/\"; write keys with dots, as sysctl(8) does", key)
-	case strings.Contains(key, ".."):
-		return fmt.Errorf("sysctl key %q has an empty component (\"..\")", key)
-	case !sysctlKey.MatchString(key):
-		return fmt.Errorf("sysctl key %q is not allowed: keys must start with one of %s and use only letters, digits, \"_\" and \"-\" between dots", key, SysctlPrefixes)
-	}
-	return nil
-}
-
-// CheckSysctlValue reports why v cannot be written to a sysctl, or nil.
-func CheckSysctlValue(v string) error {
-	if len(v) > 256 {
-		return fmt.Errorf("sysctl value is longer than 256 bytes")
-	}
-	for _, r := range v {
-		if r > unicode.MaxASCII || !unicode.IsPrint(r) && r != '\t' {
-			return fmt.Errorf("sysctl value %q contains a control or non-ASCII character", v)
-		}
-	}
-	return nil
-}
-
 // CheckInterfaceName applies Linux's dev_valid_name rules (1 to 15 bytes, not
 // "." or "..", no "/", ":" or white space) and then lvsctl's stricter set of
 // characters.
