@@ -38,6 +38,8 @@ directors: lb: {
 		realServers: rs1: {address: "198.51.100.1", host: "rs1"}
 	}
 }
+hosts: lb: local: true
+hosts: rs1: netns: "rs1"
 `
 
 func TestBaseIsValid(t *testing.T) {
@@ -174,17 +176,17 @@ directors: lb: services: web: {scheduler: "sh", flags: ["sh-persistent"]}
 `},
 		want: []string{`x.cue:2:57: directors.lb.services.web.flags|"sh-persistent" is not allowed: expected one of "sh-fallback", "sh-port", "mh-fallback", "mh-port"`},
 	},
-	// CUE's reason (no cue.mod/module.cue, or no module providing the
-	// package) is not in the message yet; only the place is asserted.
+	// lvsctl reads no module: cue.mod, registries and parent directories
+	// are never consulted (issue 10).
 	{
-		name: "import not found",
+		name: "import of another module",
 		files: map[string]string{"c.cue": base, "x.cue": `package c
 
 import "example.com/nothere"
 
 hosts: lb: interface: nothere.iface
 `},
-		want: []string{`x.cue:3:8: |import failed`},
+		want: []string{`x.cue:3:8: |import "example.com/nothere": lvsctl reads the cluster directory alone, with CUE's standard library (strings, strconv, list, net, ...); packages of other modules, cue.mod and parent directories are not read`},
 	},
 	{
 		name: "two files disagree",
@@ -542,9 +544,9 @@ directors: lb: vips: "192.0.2.11": interface: "ens33:0"
 	{
 		name: "netns name with a slash",
 		files: map[string]string{"c.cue": base, "x.cue": `package c
-hosts: rs1: netns: "../../etc"
+hosts: rs2: netns: "../../etc"
 `},
-		want: []string{`x.cue:2:13: hosts.rs1.netns: |network namespace name "../../etc" is not allowed`},
+		want: []string{`x.cue:2:13: hosts.rs2.netns: |network namespace name "../../etc" is not allowed`},
 	},
 	{
 		name: "ssh address that is an option",
@@ -605,7 +607,7 @@ directors: lb: natGateway: ["10.0.0.1", "2001:db8::1", "10.0.0.2"]
 	{
 		name: "retired director",
 		files: map[string]string{"c.cue": base, "x.cue": `package c
-hosts: lb: {retired: true, ssh: address: "lb.example.com"}
+hosts: lb: {retired: true, local: true}
 `},
 		want: []string{`c.cue:7:12: directors.lb: |host "lb" is retired, so it cannot be a director: remove directors.lb`},
 	},
@@ -622,7 +624,44 @@ directors: lb: services: web: realServers: rs2: {address: "198.51.100.2", host: 
 		files: map[string]string{"c.cue": base, "x.cue": `package c
 hosts: old: retired: true
 `},
-		want: []string{`x.cue:2:13: hosts.old.retired: |a retired host must still say how lvsctl reaches it (ssh or netns)`},
+		want: []string{`x.cue:2:8: hosts.old: |lvsctl cannot tell which machine host "old" is: give it ssh: address (another machine), netns (a network namespace on this machine), or local: true (this machine, where lvsctl runs, as root)`},
+	},
+	// Issue 10: the machine lvsctl runs on is never chosen by leaving
+	// something out.
+	{
+		name: "host with no way to reach it",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs2: interface: "eth0"
+`},
+		want: []string{`x.cue:2:8: hosts.rs2: |lvsctl cannot tell which machine host "rs2" is: give it ssh: address (another machine), netns (a network namespace on this machine), or local: true (this machine, where lvsctl runs, as root)`},
+	},
+	{
+		name: "local and ssh",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: lb: ssh: address: "lb.example.com"
+`},
+		want: []string{`c.cue:15:12: hosts.lb.local: |local: true and ssh say two different machines`},
+	},
+	{
+		name: "local false",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs2: {local: false, ssh: address: "rs2"}
+`},
+		want: []string{`x.cue:2:21: hosts.rs2.local: |conflicting values`},
+	},
+	{
+		name: "host name with a control character",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: "rs\u001b[2J": netns: "x"
+`},
+		want: []string{`x.cue:2:8: hosts."rs\u001b[2J": |host name "rs\x1b[2J" is not allowed`},
+	},
+	{
+		name: "service name with a space",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: "web 2": {address: "192.0.2.10", port: 81}
+`},
+		want: []string{`x.cue:2:26: directors.lb.services."web 2": |service name "web 2" is not allowed`},
 	},
 	{
 		name: "settings on a retired host",
@@ -777,11 +816,10 @@ func TestLoadFileNotDirectory(t *testing.T) {
 	checkProblems(t, file, []string{displayPath(file) + ": |not a directory"})
 }
 
-// The problem for two packages names neither file nor directory yet (CUE's
-// message ends `in "."`); only the message is asserted.
+// Two packages in one directory: the second file is placed, and the first named.
 func TestLoadTwoPackages(t *testing.T) {
 	dir := writeCase(t, map[string]string{"a.cue": "package a\n", "b.cue": "package b\n"})
-	checkProblems(t, dir, []string{`|found packages "a" (a.cue) and "b" (b.cue)`})
+	checkProblems(t, dir, []string{`b.cue:1:1: |package b, but a.cue is package a: a cluster directory holds one CUE package`})
 }
 
 // A file above MaxFileBytes is refused by its size before CUE reads it. The
@@ -876,7 +914,7 @@ var column = regexp.MustCompile(`^([^:]+:\d+):\d+: `)
 
 func checkProblemsWith(t *testing.T, dir string, want []string, evaluated bool) {
 	t.Helper()
-	l, err := loadDir(dir, evaluated)
+	l, err := loadDir(dir, Limits{}, evaluated)
 	if err == nil {
 		t.Fatalf("Load succeeded with %d hosts; want %d problems", len(l.Hosts), len(want))
 	}
