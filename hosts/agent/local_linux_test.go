@@ -102,7 +102,7 @@ func TestLocalAgentInNamespace(t *testing.T) {
 	if err != nil || len(res) != 3 || !res[2].OK {
 		t.Fatalf("apply: %v %+v", err, res)
 	}
-	g, err := c.Gather(GatherRequest{IPVS: true, Addresses: []string{"lo"}, Sysctls: []string{"net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.all.arp_announce", "net.ipv4.conf.all.no_such_thing"}})
+	g, err := c.Gather(GatherRequest{IPVS: true, Addresses: []string{"lo"}, Sysctls: []string{"net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.all.arp_announce", "net.ipv4.conf.nosuch0.arp_ignore"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestLocalAgentInNamespace(t *testing.T) {
 	if diff := cmp.Diff(wantSysctls, g.Host.Sysctls); diff != "" {
 		t.Errorf("sysctls (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"net.ipv4.conf.all.no_such_thing"}, g.MissingSysctl); diff != "" {
+	if diff := cmp.Diff([]string{"net.ipv4.conf.nosuch0.arp_ignore"}, g.MissingSysctl); diff != "" {
 		t.Errorf("missing sysctls (-want +got):\n%s", diff)
 	}
 	found := false
