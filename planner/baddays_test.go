@@ -500,3 +500,29 @@ func TestMarkTakeoverWarns(t *testing.T) {
 	}
 	t.Fatalf("no creation of %s:\n%s", fwm.Key, summary(p))
 }
+
+// An inventory written under the older, wider sysctl policy may hold a key
+// the policy now refuses (issue 10). lvsctl does not write it back: it says
+// so and lets it go from the inventory.
+func TestInventoryKeyOutsidePolicy(t *testing.T) {
+	desired, c := applied(t, "direct-routing")
+	const key = "net.core.somaxconn"
+	c["rs1"].Inventory.Sysctls[key] = "128"
+	c["rs1"].State.Sysctls = append(c["rs1"].State.Sysctls, state.Sysctl{Key: key, Value: "4096"})
+	p := plan(t, desired, c)
+	if len(p.Changes) != 0 {
+		t.Fatalf("changes for a key outside the policy:\n%s", summary(p))
+	}
+	var notes []string
+	for _, n := range p.Notes {
+		notes = append(notes, n.Host+": "+n.Text)
+	}
+	want := "rs1: sysctl net.core.somaxconn is outside lvsctl's sysctl policy now: lvsctl leaves it at 4096 and stops managing it (its value before lvsctl was 128)"
+	if !slices.Contains(notes, want) {
+		t.Errorf("notes %q lack %q", notes, want)
+	}
+	u := p.Inventories["rs1"]
+	if u == nil || len(u.Release) != 1 || u.Release[0].String() != "sysctl net.core.somaxconn (original 128)" {
+		t.Errorf("inventory update %+v", u)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/lvsctl/lvsctl/internal/names"
 	"github.com/lvsctl/lvsctl/internal/op"
 	"github.com/lvsctl/lvsctl/internal/state"
 )
@@ -292,6 +293,13 @@ func (h *hostPlan) sysctls() {
 	for _, key := range sortedNames(h.inv.Sysctls) {
 		orig := h.inv.Sysctls[key]
 		if desired[key] {
+			continue
+		}
+		if err := names.CheckSysctlKey(key); err != nil {
+			// Recorded under an older, wider policy: lvsctl no longer writes
+			// it, so it lets it go as it is.
+			h.note("sysctl %s is outside lvsctl's sysctl policy now: lvsctl leaves it at %s and stops managing it (its value before lvsctl was %s)",
+				key, orDash(live[key]), orDash(orig))
 			continue
 		}
 		if cur, ok := live[key]; ok && cur != orig {
@@ -619,4 +627,11 @@ func sortedNames[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

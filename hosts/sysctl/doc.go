@@ -1,7 +1,8 @@
 // Package sysctl reads and writes kernel parameters under /proc/sys by their
 // sysctl(8) dotted keys ("net.ipv4.conf.lo.arp_ignore").
 //
-// Every key is checked with names.CheckSysctlKey, and every value with
+// Every key written is checked with names.CheckSysctlKey (the policy), every
+// key read with names.CheckSysctlPath (its shape), and every value with
 // names.CheckSysctlValue, before the filesystem is touched: only keys under
 // net.ipv4, net.ipv6, net.core and net.netfilter are reachable, and no key
 // can climb out of /proc/sys. A key maps to a path as sysctl(8) maps it: each

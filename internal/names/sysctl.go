@@ -178,6 +178,32 @@ var sysctlKey = regexp.MustCompile(`^[A-Za-z0-9_+@-]+(\.[A-Za-z0-9_+@-]+)*$`)
 // A key must be on the policy above; a key that could climb out of
 // /proc/sys/net (a "/", an empty component) is refused before any matching.
 func CheckSysctlKey(key string) error {
+	if err := checkSysctlShape(key); err != nil {
+		return err
+	}
+	return checkSysctlPolicy(key)
+}
+
+// CheckSysctlPath reports why key cannot name a networking sysctl at all, or
+// nil. It is for reading: an inventory written under an older, wider policy
+// may hold a key the policy now refuses, and lvsctl must still read it to
+// say what it leaves behind. Writing needs CheckSysctlKey.
+func CheckSysctlPath(key string) error {
+	if err := checkSysctlShape(key); err != nil {
+		return err
+	}
+	if !sysctlKey.MatchString(key) {
+		return fmt.Errorf("sysctl key %q is not allowed: use only letters, digits, \"_\" and \"-\" between dots", key)
+	}
+	if !strings.HasPrefix(key, "net.ipv4.") && !strings.HasPrefix(key, "net.ipv6.") && !strings.HasPrefix(key, "net.core.") && !strings.HasPrefix(key, "net.netfilter.") {
+		return notManaged(key, "it is not a networking sysctl, and every LVS sysctl is under one of "+SysctlPrefixes)
+	}
+	return nil
+}
+
+// checkSysctlShape refuses what could climb out of /proc/sys/net or fool a
+// terminal, before any matching.
+func checkSysctlShape(key string) error {
 	switch {
 	case key == "":
 		return fmt.Errorf("sysctl key is empty")
@@ -197,6 +223,10 @@ func CheckSysctlKey(key string) error {
 			return fmt.Errorf("sysctl key %q contains a control or non-ASCII character", key)
 		}
 	}
+	return nil
+}
+
+func checkSysctlPolicy(key string) error {
 	parts := strings.Split(key, ".")
 	if r, iface, ok := lookupSysctl(parts); ok {
 		if r.refused {
