@@ -110,75 +110,197 @@ func (s SSH) command(remote string) *exec.Cmd {
 	return exec.Command(prog, s.args(remote)...)
 }
 
-// Start makes sure the agent is on the host and starts it.
+// Start makes sure the agent is on the host and starts it. Every start runs
+// through remoteScript, which refuses an agent that someone other than root
+// (or the SSH user) could have replaced, and, for an uploaded agent, one whose
+// SHA-256 is not this lvsctl's.
 func (s SSH) Start(ctx context.Context, host string) (*Client, error) {
 	if err := s.check(); err != nil {
 		return nil, fmt.Errorf("host %s: %w", host, err)
 	}
-	agentPath := s.AgentPath
+	agentPath, want := s.AgentPath, "-"
 	if agentPath == "" {
 		var err error
-		if agentPath, err = s.upload(ctx, host); err != nil {
+		if agentPath, want, err = s.upload(ctx, host); err != nil {
 			return nil, err
 		}
 	}
-	remote := agentPath + " agent"
+	args := []string{"agent"}
 	if s.Netns != "" {
-		remote += " --netns " + s.Netns
+		args = append(args, "--netns", s.Netns)
 	}
 	if s.StateDir != "" {
-		remote += " --state-dir " + s.StateDir
+		args = append(args, "--state-dir", s.StateDir)
 	}
 	connect, timeout := s.bounds()
-	return startAgent(ctx, host, s.command(remote), connect, timeout)
+	return startAgent(ctx, host, s.command(remote("run", "-", agentPath, want, args...)), connect, timeout)
+}
+
+// remoteScript is the one program lvsctl runs on a host, as
+//
+//	sh -c '<remoteScript>' lvsctl MODE DIR FILE SHA256 [AGENT ARGS...]
+//
+// where every argument is a fixed word, "-", a hexadecimal hash, or a name
+// that passed package names' strict patterns, so nothing from a
+// configuration is parsed by a shell as anything but a plain word. It uses
+// POSIX sh, id, uname, stat -c, sha256sum, mkdir, cat, chmod and mv only
+// (coreutils on Debian and RHEL; busybox has them too).
+//
+// MODE probe prints uname -sm, then "present" or "absent" for FILE, after
+// checking DIR (or its nearest existing ancestor) and FILE, if it is there.
+//
+// MODE upload creates DIR with mode 0755 whatever the umask, writes stdin to
+// a temporary file in DIR (removed on any failure, and on HUP, INT, TERM and
+// PIPE), and renames it to FILE, mode 0755, only if its SHA-256 is SHA256.
+//
+// MODE run checks FILE and, unless SHA256 is "-", its SHA-256, and then execs
+// it with the agent arguments, in the same shell.
+//
+// An uploaded agent is checked against the SHA-256 of this lvsctl. An
+// agentPath is run with SHA256 "-": its binary is the operator's, unknown
+// here, and a hash taken by an earlier probe would only be compared with
+// itself (and cost a round trip); what protects it is safe below, in the same
+// shell as the exec. So an agentPath costs one SSH session, as before, and an
+// upload three at most (probe, upload when absent, run).
+//
+// safe is the check that makes the rest mean something: FILE and every folder
+// above it up to / must be no symbolic link, owned by root (or by the user
+// lvsctl logs in as, whose own files the agent could change anyway) and not
+// writable by group or others (so a sticky, shared folder such as /tmp is
+// refused too). Then no other user can replace FILE, or anything on its path,
+// between the check, the hash and the exec that follow it in the same shell:
+// there is no window in which another user could swap what runs as root. A
+// bad folder is refused with how to fix it, never changed by lvsctl.
+//
+// A refusal exits with status 98 and one line on stderr that starts with
+// "lvsctl refused to run the agent FILE:". In MODE run it waits a second
+// first, so that the line reaches lvsctl before the end of the session does.
+const remoteScript = `set -u
+mode=$1 dir=$2 file=$3 want=$4
+shift 4
+me=$(id -u) || exit 1
+refuse() {
+	echo "lvsctl refused to run the agent $file: $*" >&2
+	if test "$mode" = run; then sleep 1; fi
+	exit 98
+}
+safe() {
+	p=$1
+	while :; do
+		if test -L "$p"; then refuse "$p is a symbolic link: name the real path (readlink -f $p)"; fi
+		s=$(stat -c "%u %a" "$p") || refuse "cannot read the owner and mode of $p"
+		u=${s% *} m=${s#* }
+		if test "$u" != 0 && test "$u" != "$me"; then refuse "$p is owned by uid $u, not by root: only root may be able to change what runs as root; fix: chown root $p"; fi
+		if test $((0$m & 18)) != 0; then
+			if test $((0$m & 512)) != 0; then refuse "$p is a shared folder (mode $m, like /tmp) where anyone can add files: keep the agent elsewhere"; fi
+			refuse "$p is writable by group or others (mode $m), who could replace the agent: fix: chmod go-w $p"
+		fi
+		if test "$p" = /; then return 0; fi
+		p=${p%/*}
+		p=${p:-/}
+	done
+}
+existing() {
+	p=$1
+	while ! test -e "$p" && ! test -L "$p"; do p=${p%/*}; p=${p:-/}; done
+	safe "$p"
+}
+agent() {
+	safe "$file"
+	test -f "$file" || refuse "$file is not a regular file"
+	test -x "$file" || refuse "$file is not executable: fix: chmod 0755 $file"
+}
+sum() {
+	h=$(sha256sum < "$1") || return 1
+	echo "${h%% *}"
+}
+case $mode in
+probe)
+	uname -sm || exit 1
+	existing "$dir"
+	if test -e "$file" || test -L "$file"; then agent; echo present; else echo absent; fi
+	;;
+upload)
+	umask 022
+	existing "$dir"
+	mkdir -p -m 0755 "$dir" || exit 1
+	safe "$dir"
+	tmp=$file.upload.$$
+	cleanup() { rm -f "$tmp"; }
+	trap cleanup EXIT
+	trap "exit 1" HUP INT TERM PIPE
+	rm -f "$tmp"
+	cat > "$tmp" || exit 1
+	got=$(sum "$tmp") || exit 1
+	if test "$got" != "$want"; then echo "lvsctl: the upload to $file arrived with SHA-256 $got, not $want; it was removed" >&2; exit 1; fi
+	chmod 0755 "$tmp" && mv -f "$tmp" "$file" || exit 1
+	trap - EXIT
+	;;
+run)
+	agent
+	if test "$want" != -; then
+		got=$(sum "$file") || refuse "cannot read it"
+		test "$got" = "$want" || refuse "its SHA-256 is $got, not $want (the SHA-256 of this lvsctl), so it is not the agent lvsctl uploaded: find out how it got there, then delete it, and lvsctl uploads its own"
+	fi
+	exec "$file" "$@"
+	;;
+esac
+`
+
+// refusedExit is remoteScript's exit status when it refuses an agent.
+const refusedExit = 98
+
+// remote is the command line that runs remoteScript with these arguments,
+// each of which must be a fixed word, "-", a hexadecimal hash or a name that
+// passed package names' checks.
+func remote(mode, dir, file, want string, args ...string) string {
+	return "sh -c '" + remoteScript + "' lvsctl " + strings.Join(append([]string{mode, dir, file, want}, args...), " ")
 }
 
 // upload puts this lvsctl on the host at a path named by its hash, unless it
-// is there already, after checking that the host can run it.
-func (s SSH) upload(ctx context.Context, host string) (string, error) {
+// is there already, after checking that the host can run it. It returns the
+// path and the full SHA-256 that every start checks.
+func (s SSH) upload(ctx context.Context, host string) (path, sum string, err error) {
 	exe := s.Exe
 	if exe == "" {
-		var err error
 		if exe, err = os.Executable(); err != nil {
-			return "", fmt.Errorf("host %s: finding lvsctl's own binary: %w", host, err)
+			return "", "", fmt.Errorf("host %s: finding lvsctl's own binary: %w", host, err)
 		}
 	}
 	bin, err := os.ReadFile(exe)
 	if err != nil {
-		return "", fmt.Errorf("host %s: reading %s to upload: %w", host, exe, err)
+		return "", "", fmt.Errorf("host %s: reading %s to upload: %w", host, exe, err)
 	}
-	sum := sha256.Sum256(bin)
+	h := sha256.Sum256(bin)
+	sum = hex.EncodeToString(h[:])
 	dir := s.BinDir
 	if dir == "" {
 		dir = RemoteBinDir
 	}
 	if err := names.CheckAgentPath(dir); err != nil {
-		return "", fmt.Errorf("host %s: agent folder: %w", host, err)
+		return "", "", fmt.Errorf("host %s: agent folder: %w", host, err)
 	}
-	path := dir + "/lvsctl-" + hex.EncodeToString(sum[:12])
-	probe, err := s.run(ctx, host, "uname -sm && if test -x "+path+"; then echo present; else echo absent; fi", nil)
+	path = dir + "/lvsctl-" + sum[:24]
+	probe, err := s.run(ctx, host, remote("probe", dir, path, sum), nil)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	lines := strings.Fields(probe)
-	if len(lines) != 3 {
-		return "", fmt.Errorf("host %s: unexpected answer to uname over SSH: %q", host, Clean(probe))
+	if len(lines) != 3 || lines[2] != "present" && lines[2] != "absent" {
+		return "", "", fmt.Errorf("host %s: unexpected answer to uname over SSH: %q", host, Clean(probe))
 	}
 	goos, goarch := strings.ToLower(lines[0]), map[string]string{"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}[lines[1]]
 	if goos != runtime.GOOS || goarch != runtime.GOARCH {
-		return "", fmt.Errorf("host %s is %s/%s (uname: %s %s) but this lvsctl is %s/%s: install an lvsctl for it there and set hosts.%s.agentPath",
+		return "", "", fmt.Errorf("host %s is %s/%s (uname: %s %s) but this lvsctl is %s/%s: install an lvsctl for it there and set hosts.%s.agentPath",
 			host, Clean(goos), goarch, Clean(lines[0]), Clean(lines[1]), runtime.GOOS, runtime.GOARCH, host)
 	}
 	if lines[2] == "present" {
-		return path, nil
+		return path, sum, nil
 	}
-	tmp := path + ".upload.$$" // the remote shell's pid: uploads never share a file
-	script := fmt.Sprintf("mkdir -p %s && cat > %s && test \"$(wc -c < %s)\" -eq %d && chmod 0755 %s && mv -f %s %s",
-		dir, tmp, tmp, len(bin), tmp, tmp, path)
-	if _, err := s.run(ctx, host, script, bin); err != nil {
-		return "", fmt.Errorf("%w (uploading the agent to %s)", err, path)
+	if _, err := s.run(ctx, host, remote("upload", dir, path, sum), bin); err != nil {
+		return "", "", fmt.Errorf("%w (uploading the agent to %s)", err, path)
 	}
-	return path, nil
+	return path, sum, nil
 }
 
 // run runs a fixed remote command and explains ssh's failures. It is bounded
@@ -263,6 +385,8 @@ func explainSSH(host, address string, err error, stderr string) error {
 	switch {
 	case strings.Contains(msg, "REMOTE HOST IDENTIFICATION HAS CHANGED") || strings.Contains(msg, "Host key verification failed"):
 		return fmt.Errorf("host %s: ssh refused the host key of %s (%s); lvsctl never accepts an unknown or changed key: check known_hosts; nothing was changed", host, address, Clean(lastLine(msg)))
+	case ee.ExitCode() == refusedExit && strings.HasPrefix(lastLine(msg), "lvsctl refused to run the agent "):
+		return fmt.Errorf("host %s (%s): %s", host, address, Clean(lastLine(msg)))
 	case ee.ExitCode() == 255:
 		return fmt.Errorf("host %s: cannot reach %s over SSH: %s", host, address, Clean(lastLine(msg)))
 	}

@@ -8,6 +8,7 @@ package names
 import (
 	"fmt"
 	"net/netip"
+	"path"
 	"regexp"
 	"strings"
 	"unicode"
@@ -65,8 +66,16 @@ var (
 
 // CheckSSHAddress admits a DNS name, an ssh_config Host alias of the same
 // shape, or an IP address. Nothing starting with "-" can reach ssh(1).
+//
+// An IPv6 zone (fe80::1%eth0) must be an interface name that passes
+// CheckInterfaceName and has no "@": netip accepts any bytes in a zone, and
+// ssh(1) puts the address into ProxyCommand's %h, which a shell runs, and
+// reads what follows an "@" as the host.
 func CheckSSHAddress(a string) error {
-	if _, err := netip.ParseAddr(a); err == nil {
+	if ip, err := netip.ParseAddr(a); err == nil {
+		if z := ip.Zone(); z != "" && (CheckInterfaceName(z) != nil || strings.Contains(z, "@")) {
+			return fmt.Errorf("ssh address %q has IPv6 zone %q, which is not an interface name: a zone must be 1 to 15 letters, digits, \"_\", \".\", \"+\" or \"-\" (such as fe80::1%%eth0)", a, z)
+		}
 		return nil
 	}
 	if len(a) > 253 || !dnsName.MatchString(a) {
@@ -83,10 +92,38 @@ func CheckSSHUser(u string) error {
 	return nil
 }
 
-// CheckAgentPath admits an absolute path of plain characters with no "..".
+// CheckAgentPath admits an absolute, clean path of plain characters with no
+// "..", outside the folders of sharedDirs. It is applied to agentPath, the
+// agents' state folder and the folder of uploaded agents. Names are only a
+// first line: before every start, the host itself checks that the agent and
+// every folder above it belong to root and are writable by no one else (see
+// hosts/agent).
 func CheckAgentPath(p string) error {
 	if !absPath.MatchString(p) || strings.Contains(p, "..") || strings.HasSuffix(p, "/") {
 		return fmt.Errorf("agent path %q is not allowed: use an absolute path of letters, digits, \"_\", \".\", \"+\", \"-\" and \"/\", without \"..\"", p)
 	}
+	if path.Clean(p) != p {
+		return fmt.Errorf("agent path %q is not allowed: write it without \"//\" or \"/./\" (as %s)", p, path.Clean(p))
+	}
+	for _, d := range sharedDirs {
+		if p == d.dir || strings.HasPrefix(p, d.dir+"/") {
+			return fmt.Errorf("agent path %q is not allowed: it is under %s, %s; lvsctl runs the agent as root, so it must live where only root can write, such as /usr/local/bin or /var/lib/lvsctl", p, d.dir, d.why)
+		}
+	}
 	return nil
+}
+
+// sharedDirs are folders where other users can create or replace files, or
+// that hold no programs at all.
+var sharedDirs = []struct{ dir, why string }{
+	{"/tmp", "where every user can create files"},
+	{"/var/tmp", "where every user can create files"},
+	{"/dev/shm", "where every user can create files"},
+	{"/run/shm", "where every user can create files"},
+	{"/run/lock", "where every user can create files"},
+	{"/var/lock", "where every user can create files"},
+	{"/run/user", "which belongs to logged-in users"},
+	{"/proc", "a kernel file system"},
+	{"/sys", "a kernel file system"},
+	{"/dev", "the device file system"},
 }
