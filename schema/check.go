@@ -98,7 +98,7 @@ func (k *checker) host(p at, h *Host) {
 		k.err(p.to("netns"), names.CheckNetnsName(h.Netns))
 	}
 	if h.AgentPath != "" {
-		k.err(p.to("agentPath"), names.CheckAgentPath(h.AgentPath))
+		k.err(p.to("agentPath"), names.CheckAgentBinary(h.AgentPath))
 	}
 	if h.Interface != "" {
 		k.err(p.to("interface"), names.CheckInterfaceName(h.Interface))

@@ -56,7 +56,7 @@ func (s SSH) check() error {
 		}
 	}
 	if s.AgentPath != "" {
-		if err := names.CheckAgentPath(s.AgentPath); err != nil {
+		if err := names.CheckAgentBinary(s.AgentPath); err != nil {
 			return err
 		}
 	}

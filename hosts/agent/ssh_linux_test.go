@@ -319,8 +319,8 @@ func TestSSHRefusesUnsafeAgentPath(t *testing.T) {
 			return root + "/open/lvsctl", os.Chown(root+"/open/lvsctl", 4242, 0)
 		}, "ROOT/open/lvsctl is owned by uid 4242, not by root"},
 		{"agent through a symbolic link", func(root string) (string, error) {
-			return root + "/link", os.Symlink(root+"/open/lvsctl", root+"/link")
-		}, "ROOT/link is a symbolic link"},
+			return root + "/lvsctl-link", os.Symlink(root+"/open/lvsctl", root+"/lvsctl-link")
+		}, "ROOT/lvsctl-link is a symbolic link"},
 		{"sound", func(root string) (string, error) { return root + "/open/lvsctl", nil }, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {

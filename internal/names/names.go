@@ -127,3 +127,17 @@ var sharedDirs = []struct{ dir, why string }{
 	{"/sys", "a kernel file system"},
 	{"/dev", "the device file system"},
 }
+
+// CheckAgentBinary is CheckAgentPath for a program lvsctl runs as its agent
+// (hosts.X.agentPath): its file name must also start with "lvsctl", so that
+// a definition cannot name another program of the host (/bin/sh, say) to be
+// run as root with lvsctl's arguments.
+func CheckAgentBinary(p string) error {
+	if err := CheckAgentPath(p); err != nil {
+		return err
+	}
+	if base := p[strings.LastIndexByte(p, '/')+1:]; !strings.HasPrefix(base, "lvsctl") {
+		return fmt.Errorf("agent path %q is not allowed: the file must be an lvsctl binary whose name starts with \"lvsctl\" (e.g. /usr/local/bin/lvsctl), so that no other program of the host is run as the agent", p)
+	}
+	return nil
+}

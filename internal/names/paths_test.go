@@ -89,3 +89,19 @@ func TestCheckSSHAddress(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckAgentBinary(t *testing.T) {
+	for _, ok := range []string{"/usr/local/bin/lvsctl", "/opt/lvsctl/bin/lvsctl-1.2.3", "/usr/bin/lvsctl.real"} {
+		if err := CheckAgentBinary(ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"/bin/sh", "/usr/bin/python3", "/usr/local/bin/my-lvsctl", "/usr/bin/lvsctl/", "/tmp/lvsctl"} {
+		if err := CheckAgentBinary(bad); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
+	if err := CheckAgentBinary("/bin/sh"); err == nil || !strings.Contains(err.Error(), `must be an lvsctl binary whose name starts with "lvsctl"`) {
+		t.Errorf("/bin/sh: %v", err)
+	}
+}

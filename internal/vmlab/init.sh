@@ -8,6 +8,10 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /run /tmp /out /root
+# The initramfs root is a tmpfs of mode 1777; a real host's / is 0755, and
+# lvsctl refuses to run an agent below a folder anyone may write (issue 10).
+chmod 0755 /
+chmod 1777 /tmp
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/netns /run/vmlab
 /sbin/ip link set lo up # as on any running host
