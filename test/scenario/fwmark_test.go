@@ -35,9 +35,6 @@ snap() {
 // example applied: HTTP and HTTPS from one client land on one real server.
 func TestFirewallMarksAndRollback(t *testing.T) {
 	vmlab.Require(t)
-	// In parallel with the other long VM tests: the lab runs two guests at
-	// once, and its deadlines are scaled by its measured slowdown.
-	t.Parallel()
 	cfg := labConfig(t, "firewall-marks", `	director: netns: "director"
 	rs1: {netns: "rs1", interface: "eth0"}
 	rs2: {netns: "rs2", interface: "eth0"}`)

@@ -36,9 +36,6 @@ sshd() {
 // reached, each refused with a clear message and nothing changed.
 func TestOverSSH(t *testing.T) {
 	vmlab.Require(t)
-	// In parallel with the other long VM tests: the lab runs two guests at
-	// once, and its deadlines are scaled by its measured slowdown.
-	t.Parallel()
 	dr, err := os.ReadFile("../../examples/direct-routing/cluster.cue")
 	if err != nil {
 		t.Fatal(err)

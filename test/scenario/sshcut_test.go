@@ -15,9 +15,6 @@ import (
 // undone, and the next plan, over a new connection, shows the truth.
 func TestSSHCutDuringApply(t *testing.T) {
 	vmlab.Require(t)
-	// In parallel with the other long VM tests: the lab runs two guests at
-	// once, and its deadlines are scaled by its measured slowdown.
-	t.Parallel()
 	dr, err := os.ReadFile("../../examples/direct-routing/cluster.cue")
 	if err != nil {
 		t.Fatal(err)

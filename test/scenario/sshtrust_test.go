@@ -37,9 +37,6 @@ exec /sbin/ip netns exec rs1 /usr/sbin/sshd -f /etc/ssh/sshd_config -o HostKey=/
 // it runs.
 func TestSSHTrust(t *testing.T) {
 	vmlab.Require(t)
-	// In parallel with the other long VM tests: the lab runs two guests at
-	// once, and its deadlines are scaled by its measured slowdown.
-	t.Parallel()
 	dr, err := os.ReadFile("../../examples/direct-routing/cluster.cue")
 	if err != nil {
 		t.Fatal(err)
