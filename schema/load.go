@@ -307,7 +307,7 @@ func fromCUE(err error, user cue.Value) Problems {
 		if _, ok := groups[field]; !ok {
 			order = append(order, field)
 		}
-		groups[field] = append(groups[field], item{pos, also, format, clipArgs(args)})
+		groups[field] = append(groups[field], item{pos, also, format, args})
 	}
 	var probs Problems
 	for _, field := range order {

@@ -3,7 +3,6 @@ package schema
 import (
 	"cmp"
 	"fmt"
-	"io"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -11,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"cuelang.org/go/cue/token"
+
+	"github.com/lvsctl/lvsctl/internal/names"
 )
 
 // A Problem is one thing wrong with a configuration, at one place in it.
@@ -108,7 +109,8 @@ var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 const maxMessage = 1000
 
 // tidy makes a message safe and short for a terminal: the configuration is
-// untrusted, so its control characters are escaped and its long values cut.
+// untrusted, so its long quoted values are cut and its control characters
+// escaped, as text from hosts is (names.Clean).
 func tidy(msg string) string {
 	msg = quoted.ReplaceAllStringFunc(msg, func(q string) string {
 		if len(q) <= 2*MaxEcho {
@@ -116,40 +118,13 @@ func tidy(msg string) string {
 		}
 		return clip(q[:len(q)-1]) + `"`
 	})
-	var b strings.Builder
-	for _, r := range msg {
-		switch {
-		case r == utf8.RuneError, r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0,
-			r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f:
-			fmt.Fprintf(&b, "\\u%04x", r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	out := b.String()
+	out := names.Clean(msg)
 	if len(out) > maxMessage {
 		cut := maxMessage
 		for cut > 0 && !utf8.RuneStart(out[cut]) {
 			cut--
 		}
 		out = fmt.Sprintf("%s…(%d bytes more)", out[:cut], len(out)-cut)
-	}
-	return out
-}
-
-// clipArg stands in for a long argument of a CUE message, whatever the verb.
-type clipArg string
-
-func (c clipArg) Format(f fmt.State, verb rune) { io.WriteString(f, clip(string(c))) }
-
-// clipArgs shortens the long arguments of a message's format.
-func clipArgs(args []any) []any {
-	out := make([]any, len(args))
-	for i, a := range args {
-		if s := fmt.Sprint(a); len(s) > 2*MaxEcho {
-			a = clipArg(s)
-		}
-		out[i] = a
 	}
 	return out
 }

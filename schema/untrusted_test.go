@@ -194,7 +194,7 @@ func TestEvaluationBounded(t *testing.T) {
 // control characters from the configuration never reach the terminal.
 func TestEchoedValuesClipped(t *testing.T) {
 	long := strings.Repeat("A", 5000)
-	dir := writeCase(t, map[string]string{"c.cue": base, "x.cue": "package c\n\nhosts: lb: ssh: address: \"" + long + "\"\n"})
+	dir := writeCase(t, map[string]string{"c.cue": base, "x.cue": "package c\n\nhosts: lb: ssh: address: \"" + long + "\"\ndirectors: lb: services: web: scheduler: \"" + long + "\"\n"})
 	for _, evaluated := range []bool{false, true} {
 		msg := loadErr(t, dir, evaluated)
 		for _, line := range strings.Split(msg, "\n") {

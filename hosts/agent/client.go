@@ -8,11 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lvsctl/lvsctl/internal/names"
 )
 
 // Default bounds of a client; the transports and lvsctl's flags set others.
@@ -377,30 +378,8 @@ func (e *Error) clean() {
 	e.Op, e.Errno, e.Message = Clean(e.Op), Clean(e.Errno), Clean(e.Message)
 }
 
-// Clean makes text from a host safe for a terminal: control characters
-// (escape sequences, carriage returns, bidirectional overrides) are written
-// as Go escapes, and the text is cut at 4 KiB.
-func Clean(s string) string {
-	const max = 4096
-	var b strings.Builder
-	for _, r := range s {
-		if b.Len() >= max {
-			b.WriteString("…")
-			break
-		}
-		switch {
-		case r == '\t':
-			b.WriteByte(' ')
-		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == 0xfffd ||
-			(r >= 0x200b && r <= 0x200f) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069):
-			q := strconv.QuoteRuneToASCII(r)
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
+// Clean makes text from a host safe for a terminal (names.Clean).
+func Clean(s string) string { return names.Clean(s) }
 
 // tail keeps the last lines an agent wrote on stderr.
 type tail struct {
