@@ -2,7 +2,9 @@
 # /init of the vmlab guest (busybox sh as PID 1). It prepares the machine,
 # loads the modules listed in /vmlab/modules, runs /vmlab/script, then writes
 # the results as one tar stream onto the raw results disk /dev/vda and powers
-# off. The host reads that tar; the serial console is only a log.
+# off. The host reads that tar; the serial console is only a log. A
+# persistent disk (/vmlab/disk says there is one) is /dev/vdb; the script
+# mounts it if it wants, and the sync before power-off keeps what it wrote.
 export PATH=/sbin:/usr/sbin:/bin:/usr/bin HOME=/root
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -40,6 +42,18 @@ while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do
 	i=$((i + 1))
 done
 [ -b /dev/vda ] || { echo "vmlab: no results disk /dev/vda" >/dev/console; poweroff -f; }
+serial=$(cat /sys/block/vda/serial 2>/dev/null)
+[ "$serial" = vmlab-results ] || { echo "vmlab: /dev/vda is not the results disk (serial \"$serial\")" >/dev/console; poweroff -f; }
+# The scenario's persistent disk (Scenario.Disk), when it has one: /dev/vdb.
+if [ -e /vmlab/disk ]; then
+	while [ ! -b /dev/vdb ] && [ $i -lt 200 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	[ -b /dev/vdb ] || fail "no persistent disk /dev/vdb"
+	serial=$(cat /sys/block/vdb/serial 2>/dev/null)
+	[ "$serial" = vmlab-disk ] || fail "/dev/vdb is not the persistent disk (serial \"$serial\")"
+fi
 
 mods=$(cat /vmlab/modules)
 if [ -n "$mods" ] && ! modprobe -a $mods 2>$R/modprobe.err; then

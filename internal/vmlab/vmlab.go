@@ -63,6 +63,14 @@ type Scenario struct {
 	Timeout time.Duration
 	// MemoryMB is the guest's memory; 0 means 512.
 	MemoryMB int
+	// Disk is the host path of a raw disk image that persists from one Run
+	// to the next, as a machine's own disk survives its reboots; "" means
+	// none. Run creates it, sparse and DiskSize large, when it is missing.
+	// The guest sees it as /dev/vdb (the results disk is /dev/vda), as it
+	// is: /init neither formats nor mounts it. BootShell's persist_mount
+	// formats it on first use and mounts it over the paths lvsctl persists
+	// to. Two Runs must not share one Disk at the same time.
+	Disk string
 }
 
 // Result is what came back from a scenario that ran to its end.
@@ -93,7 +101,9 @@ const (
 	qemuBinary     = "qemu-system-x86_64"
 	defaultTimeout = 60 * time.Second
 	resultsSize    = 1 << 30 // sparse results disk: the most /out may hold
-	installHint    = "run scripts/vmlab-deps as root to install it"
+	// DiskSize is the size of a persistent disk Run creates (Scenario.Disk).
+	DiskSize    = 64 << 20
+	installHint = "run scripts/vmlab-deps as root to install it"
 )
 
 // cacheDir is where scripts/vmlab-deps put the kernel and where the base
@@ -177,15 +187,29 @@ func boot(ctx context.Context, s Scenario, k *kernel, base string, applets []str
 		return nil, err
 	}
 
+	// The results disk comes first, so the guest names it /dev/vda and the
+	// persistent disk /dev/vdb; the serial numbers let /init check that.
+	drives := []string{"-drive", "file=" + results + ",format=raw,if=none,id=results,cache=unsafe",
+		"-device", "virtio-blk-pci,drive=results,serial=vmlab-results"}
+	if s.Disk != "" {
+		if err := ensureDisk(s.Disk); err != nil {
+			return nil, fmt.Errorf("vmlab %s: %w", s.Name, err)
+		}
+		// cache=unsafe drops only the guest's flushes: what the guest
+		// wrote is in the host's page cache when qemu exits, which is
+		// all the next Run needs.
+		drives = append(drives, "-drive", "file="+s.Disk+",format=raw,if=none,id=disk,cache=unsafe",
+			"-device", "virtio-blk-pci,drive=disk,serial=vmlab-disk")
+	}
+
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	qemu, _ := lookTool(qemuBinary)
-	cmd := exec.CommandContext(ctx, qemu,
+	cmd := exec.CommandContext(ctx, qemu, append([]string{
 		"-m", strconv.Itoa(cmp.Or(s.MemoryMB, 512)), "-smp", "2", "-cpu", "max",
 		"-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
 		"-kernel", k.vmlinuz, "-initrd", initrd,
-		"-append", "console=ttyS0 quiet panic=-1",
-		"-drive", "file="+results+",format=raw,if=virtio,cache=unsafe")
+		"-append", "console=ttyS0 quiet panic=-1"}, drives...)...)
 	var console bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &console, &console
 	cmd.WaitDelay = 5 * time.Second
@@ -202,6 +226,31 @@ func boot(ctx context.Context, s Scenario, k *kernel, base string, applets []str
 		return nil, failure(s, r, err.Error())
 	}
 	return r, nil
+}
+
+// ensureDisk creates a missing persistent disk image: sparse, DiskSize
+// large, unformatted.
+func ensureDisk(p string) error {
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		st, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("disk %s is not a regular file", p)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("creating the disk: %w", err)
+	}
+	if err := f.Truncate(DiskSize); err != nil {
+		f.Close()
+		os.Remove(p)
+		return fmt.Errorf("creating the disk: %w", err)
+	}
+	return f.Close()
 }
 
 // failure makes Run's error: what went wrong and the end of the console.
@@ -276,6 +325,9 @@ func writeInitrd(dst, base string, s Scenario, applets []string) error {
 		mods = DefaultModules
 	}
 	c.file("/vmlab/modules", 0o644, []byte(strings.Join(mods, "\n")+"\n"))
+	if s.Disk != "" {
+		c.file("/vmlab/disk", 0o644, []byte("/dev/vdb\n")) // /init waits for it
+	}
 	c.file("/vmlab/script", 0o755, []byte(prologue+"# scenario "+strconv.Quote(s.Name)+"\n"+s.Script+"\n"))
 	if err := c.close(); err != nil {
 		return err

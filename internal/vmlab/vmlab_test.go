@@ -241,3 +241,131 @@ func TestSlowdownIsMeasured(t *testing.T) {
 	}
 	t.Log(SlowdownReport())
 }
+
+// A reboot: the first boot formats the persistent disk and writes what
+// lvsctl would (sysctl.d files for the root namespace and for namespaces,
+// units and their links); the second boot, from the same disk, plays
+// systemd's part, and what was written is in force.
+func TestPersistentDiskAcrossBoots(t *testing.T) {
+	Require(t)
+	disk := t.TempDir() + "/disk.img"
+	in := map[string][]byte{
+		"/in/etc/netns/x/sysctl.d/10-first.conf": []byte("net.ipv4.conf.all.arp_ignore = 2\n"),
+		"/in/etc/netns/x/sysctl.d/90-lvsctl.conf": []byte(`# written by hand, as lvsctl would
+  net.ipv4.conf.all.arp_ignore = 1
+-net.ipv4.conf.all.arp_announce = bogus
+net/ipv4/conf/lo/arp_announce=2
+net.ipv4.no_such_key = 1
+`),
+		"/in/etc/netns/z/sysctl.d/90-lvsctl.conf": []byte("net.ipv4.conf.all.arp_ignore = bogus\n"),
+		"/in/etc/sysctl.d/90-lvsctl.conf":         []byte("net.ipv4.conf.all.arp_announce = 1\n"),
+		"/in/etc/systemd/system/lvsctl-restore-netns-x.service": []byte(`[Unit]
+Description=restore x
+[Service]
+Type=oneshot
+ExecStart=/bin/echo restored x "two  words"
+ExecStart=-/bin/false
+ExecStart=/bin/sh -c 'echo PATH=$PATH; pwd'
+[Install]
+WantedBy=multi-user.target
+`),
+		"/in/etc/systemd/system/lvsctl-restore.service":         []byte("[Service]\nExecStart=/bin/sh -c 'echo root; exit 3'\nExecStart=/bin/echo not reached\n"),
+		"/in/etc/systemd/system/lvsctl-restore-netns-y.service": []byte("[Service]\nExecStart=/bin/echo not enabled\n"),
+	}
+	r := run(t, Scenario{
+		Name:    "persist-1",
+		Modules: []string{},
+		Disk:    disk,
+		Files:   in,
+		Script: BootShell + `set -e
+# iproute2 binds /etc/netns/NAME/* over their namesakes in /etc, which must exist.
+ip netns add y
+mkdir -p /etc/netns/y/sysctl.d
+ip netns exec y ls /etc/sysctl.d > /out/nobind 2>&1 || true
+rm -r /etc/netns
+persist_mount
+echo $PERSIST_BOOT > /out/bootno
+cp -r /in/etc/. /etc/
+w=/etc/systemd/system/multi-user.target.wants
+ln -s /etc/systemd/system/lvsctl-restore-netns-x.service $w/
+ln -s ../lvsctl-restore.service $w/
+ln -s /etc/systemd/system/lvsctl-restore-netns-y.service $w/other.service
+persist_umount
+grep -c /persist /proc/mounts > /out/mounts || true
+`,
+	})
+	wantExit(t, r, 0)
+	if st, err := os.Stat(disk); err != nil || st.Size() != DiskSize {
+		t.Fatalf("the disk after the first boot: %v, %v", st, err)
+	}
+	f := func(name string) string { return strings.TrimSpace(string(r.Files[name])) }
+	if f("bootno") != "1" || !strings.Contains(r.Stdout, "formatted now") || f("mounts") != "0" {
+		t.Errorf("first boot: boot %q, mounts left %q, output %q", f("bootno"), f("mounts"), r.Stdout)
+	}
+	if !strings.Contains(f("nobind"), "Bind /etc/netns/y/sysctl.d -> /etc/sysctl.d failed") {
+		t.Errorf("ip netns exec without /etc/sysctl.d: %q", f("nobind"))
+	}
+
+	r = run(t, Scenario{
+		Name:    "persist-2",
+		Modules: []string{},
+		Disk:    disk,
+		Script: BootShell + `set -e
+for ns in x y z; do ip netns add $ns; done
+persist_mount
+echo $PERSIST_BOOT > /out/bootno
+c=0; boot_like_systemd > /out/bls || c=$?; echo $c > /out/bls.code
+for ns in x y z; do
+	ip netns exec $ns sh -c 'cd /proc/sys/net/ipv4/conf; echo $(cat all/arp_ignore all/arp_announce lo/arp_announce)' > /out/$ns
+done
+(cd /proc/sys/net/ipv4/conf; echo $(cat all/arp_ignore all/arp_announce lo/arp_announce)) > /out/root
+persist_umount
+`,
+	})
+	wantExit(t, r, 0)
+	f = func(name string) string { return strings.TrimSpace(string(r.Files[name])) }
+	if f("bootno") != "2" || strings.Contains(r.Stdout, "formatted") {
+		t.Errorf("second boot: boot %q, output %q", f("bootno"), r.Stdout)
+	}
+	// arp_ignore, arp_announce (all), arp_announce (lo).
+	for ns, want := range map[string]string{
+		"x":    "1 0 2", // 90-lvsctl.conf after 10-first.conf; the failed "-" line ignored
+		"y":    "0 1 0", // no /etc/netns/y/sysctl.d: the root's /etc/sysctl.d
+		"z":    "0 0 0", // its one line failed
+		"root": "0 1 0",
+	} {
+		if f(ns) != want {
+			t.Errorf("namespace %s: arp_ignore, arp_announce (all, lo): %q, want %q\n%s", ns, f(ns), want, f("boot/sysctl-netns-"+ns+".out"))
+		}
+	}
+	t.Logf("boot_like_systemd:\n%s\n--- x's sysctls ---\n%s", f("bls"), f("boot/sysctl-netns-x.out"))
+	if f("bls.code") != "1" || f("boot/sysctl.code") != "0" || f("boot/sysctl-netns-x.code") != "0" || f("boot/sysctl-netns-z.code") != "1" {
+		t.Errorf("boot_like_systemd exit %s; sysctl exit: root %s, x %s, z %s (want 1; 0, 0, 1)",
+			f("bls.code"), f("boot/sysctl.code"), f("boot/sysctl-netns-x.code"), f("boot/sysctl-netns-z.code"))
+	}
+	for _, want := range []string{"net.ipv4.no_such_key = 1: no such sysctl, ignored", "-net.ipv4.conf.all.arp_announce = bogus: failed, ignored (-): "} {
+		if !strings.Contains(f("boot/sysctl-netns-x.out"), want) {
+			t.Errorf("x's sysctl output has no %q:\n%s", want, f("boot/sysctl-netns-x.out"))
+		}
+	}
+	if !strings.Contains(f("boot/sysctl-netns-z.out"), "net.ipv4.conf.all.arp_ignore = bogus: FAILED: ") {
+		t.Errorf("z's sysctl output:\n%s", f("boot/sysctl-netns-z.out"))
+	}
+	x := "boot/lvsctl-restore-netns-x.service"
+	if f(x+".code") != "0" || !strings.Contains(f(x+".out"), "restored x two  words\n") ||
+		!strings.HasSuffix(f(x+".out"), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n/") {
+		t.Errorf("unit x: exit %s\n%s", f(x+".code"), f(x+".out"))
+	}
+	root := "boot/lvsctl-restore.service"
+	if f(root+".code") != "3" || !strings.Contains(f(root+".out"), "root") || strings.Contains(f(root+".out"), "not reached") {
+		t.Errorf("the root unit (through a relative link): exit %s\n%s", f(root+".code"), f(root+".out"))
+	}
+	if want := "lvsctl-restore-netns-x.service: exit 0\nlvsctl-restore.service: exit 3"; !strings.HasSuffix(f("boot/log"), want) {
+		t.Errorf("units run: %q, want them in name order, ending %q", f("boot/log"), want)
+	}
+	for name := range r.Files {
+		if strings.Contains(name, "netns-y.service") || strings.Contains(name, "other.service") {
+			t.Errorf("a unit that is not enabled, or not lvsctl's, ran: %s", name)
+		}
+	}
+}
