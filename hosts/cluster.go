@@ -27,6 +27,7 @@ type Options struct {
 	// host (test builds only).
 	ExeFor      func(host string) string
 	StateDir    string    // agents' inventory and lock folder; the agent's default when empty
+	PersistRoot string    // where agents write the files kept for boot; "/" when empty
 	Parallelism int       // hosts contacted at once; 10 when zero
 	ReadOnly    bool      // refuse every change (plan, drift)
 	Progress    io.Writer // per-host progress and failures, as they happen; nil for none
@@ -68,14 +69,14 @@ func Open(ctx context.Context, hostCfg map[string]*schema.Host, names []string, 
 		if h.SSH != nil {
 			c.progress("%s: connecting over SSH to %s", name, h.SSH.Address)
 			cl, err = agent.SSH{Address: h.SSH.Address, Port: h.SSH.Port, User: h.SSH.User, AgentPath: h.AgentPath,
-				Netns: h.Netns, StateDir: o.StateDir, Exe: exe, ConnectTimeout: o.ConnectTimeout, Timeout: o.Timeout}.Start(ctx, name)
+				Netns: h.Netns, StateDir: o.StateDir, Root: o.PersistRoot, Exe: exe, ConnectTimeout: o.ConnectTimeout, Timeout: o.Timeout}.Start(ctx, name)
 		} else {
 			if o.ExeFor != nil {
 				if e := o.ExeFor(name); e != "" {
 					exe = e
 				}
 			}
-			cl, err = agent.Local{Netns: h.Netns, Exe: exe, StateDir: o.StateDir, ConnectTimeout: o.ConnectTimeout, Timeout: o.Timeout}.Start(ctx, name)
+			cl, err = agent.Local{Netns: h.Netns, Exe: exe, StateDir: o.StateDir, Root: o.PersistRoot, ConnectTimeout: o.ConnectTimeout, Timeout: o.Timeout}.Start(ctx, name)
 		}
 		if err != nil {
 			return err
@@ -209,25 +210,13 @@ func gatherOne(cl *agent.Client, d *state.Host) (*planner.Live, error) {
 		return nil, err
 	}
 	inv := first.Inventory
-	req := agent.GatherRequest{
-		IPVS:     len(d.Services) > 0 || d.Timeouts != nil || len(inv.Services) > 0 || d.Exclusive,
-		Marks:    len(d.MarkRules) > 0 || len(inv.Marks) > 0,
-		Routes:   len(d.Routes) > 0 || len(inv.Routes) > 0,
-		AllAddrs: len(d.Addresses) > 0 || len(inv.Addresses) > 0,
-	}
-	for _, l := range d.Links {
-		req.Links = append(req.Links, l.Name)
-	}
-	req.Links = appendNew(req.Links, inv.Links...)
-	for _, s := range d.Sysctls {
-		req.Sysctls = append(req.Sysctls, s.Key)
-	}
-	req.Sysctls = appendNew(req.Sysctls, slices.Sorted(maps.Keys(inv.Sysctls))...)
+	req := agent.RequestFor(d, inv)
+	req.Boot = true
 	g, err := cl.Gather(req)
 	if err != nil {
 		return nil, err
 	}
-	return &planner.Live{Host: g.Host, Inventory: inv, IPVSAvailable: g.IPVSAvailable, MissingSysctls: g.MissingSysctl}, nil
+	return &planner.Live{Host: g.Host, Inventory: inv, IPVSAvailable: g.IPVSAvailable, MissingSysctls: g.MissingSysctl, Boot: g.Boot}, nil
 }
 
 // Executors adapts the agents for the applier.
@@ -303,13 +292,4 @@ func (e executor) Conns(k state.ServiceKey, d netip.AddrPort) (uint32, error) {
 		}
 	}
 	return 0, nil // gone: nothing left to drain
-}
-
-func appendNew(list []string, items ...string) []string {
-	for _, s := range items {
-		if !slices.Contains(list, s) {
-			list = append(list, s)
-		}
-	}
-	return list
 }

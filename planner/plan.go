@@ -120,9 +120,13 @@ type Note struct {
 }
 
 // Counts returns how many objects the plan adds, changes and destroys; a
-// replacement counts as one added and one destroyed, as in Terraform.
+// replacement counts as one added and one destroyed, as in Terraform. Files
+// kept for boot are counted apart, by BootCounts.
 func (p *Plan) Counts() (add, change, destroy int) {
 	for _, c := range p.Changes {
+		if c.IsBoot() {
+			continue
+		}
 		switch c.Action {
 		case Create:
 			add++

@@ -19,6 +19,9 @@ type Live struct {
 	Inventory      *state.Inventory
 	IPVSAvailable  bool
 	MissingSysctls []string
+	// Boot is what the host keeps for boot; nil when it was not read (then
+	// the plan leaves the files kept for boot alone).
+	Boot *state.Boot
 }
 
 // Phases, in execution order.
@@ -108,6 +111,7 @@ func MakeWith(desired map[string]*state.Host, live map[string]*Live, o Options) 
 			p.Notes = append(p.Notes, Note{Host: name, Text: n})
 		}
 		h.noteWithheldCleanup()
+		h.bootFiles()
 		h.inventory()
 		if d.Retired && h.changes == 0 && p.Inventories[name] == nil && h.inv.Empty() {
 			h.note("retired, and lvsctl owns nothing here any more: this host's entry can be deleted from the configuration")

@@ -782,7 +782,7 @@ hosts: ns: {netns: "lvs-old", retired: true}
 		t.Fatal(err)
 	}
 	for _, name := range []string{"old", "ns"} {
-		if diff := cmp.Diff(&state.Host{Name: name, Retired: true}, l.Hosts[name]); diff != "" {
+		if diff := cmp.Diff(&state.Host{Name: name, Retired: true, Boot: "systemd"}, l.Hosts[name]); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", name, diff)
 		}
 	}

@@ -18,6 +18,7 @@ func derive(c *Cluster, pos locator) (map[string]*state.Host, Problems) {
 	for _, name := range sortedKeys(c.Hosts) {
 		b := d.host(name)
 		b.h.Retired = c.Hosts[name].Retired
+		b.h.Boot = c.Hosts[name].Boot
 		for _, key := range sortedKeys(c.Hosts[name].Sysctls) {
 			b.declareSysctl(key, string(c.Hosts[name].Sysctls[key]), path("hosts", name, "sysctls", key))
 		}

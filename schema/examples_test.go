@@ -70,6 +70,7 @@ func TestGuideDirectRouting(t *testing.T) {
 	rsSide := func(name string) *state.Host {
 		return &state.Host{
 			Name:      name,
+			Boot:      "systemd",
 			Sysctls:   arpSysctls("all", "default", "lo", "eth0"),
 			Addresses: []state.Address{{Interface: "lo", Prefix: netip.MustParsePrefix("192.168.0.10/32")}},
 		}
@@ -77,6 +78,7 @@ func TestGuideDirectRouting(t *testing.T) {
 	want := map[string]*state.Host{
 		"director": {
 			Name:      "director",
+			Boot:      "systemd",
 			Sysctls:   []state.Sysctl{{Key: "net.ipv4.vs.expire_nodest_conn", Value: "1"}},
 			Addresses: []state.Address{{Interface: "ens33", Prefix: netip.MustParsePrefix("192.168.0.10/32")}},
 			Services: []*state.Service{{
@@ -108,6 +110,7 @@ func TestGuideNAT(t *testing.T) {
 	want := map[string]*state.Host{
 		"director": {
 			Name:      "director",
+			Boot:      "systemd",
 			Sysctls:   []state.Sysctl{{Key: "net.ipv4.ip_forward", Value: "1"}, {Key: "net.ipv4.vs.expire_nodest_conn", Value: "1"}},
 			Addresses: []state.Address{{Interface: "eth0", Prefix: netip.MustParsePrefix("211.47.13.234/32")}},
 			Services: []*state.Service{{
@@ -119,8 +122,8 @@ func TestGuideNAT(t *testing.T) {
 				},
 			}},
 		},
-		"rs1": {Name: "rs1", Routes: route},
-		"rs2": {Name: "rs2", Routes: route},
+		"rs1": {Name: "rs1", Boot: "systemd", Routes: route},
+		"rs2": {Name: "rs2", Boot: "systemd", Routes: route},
 	}
 	if diff := cmp.Diff(want, l.Hosts, noWhy); diff != "" {
 		t.Errorf("derived state (-want +got):\n%s", diff)

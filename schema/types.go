@@ -28,6 +28,7 @@ type Host struct {
 	Sysctls      map[string]SysctlValue `json:"sysctls"`
 	DefaultRoute string                 `json:"defaultRoute"`
 	Retired      bool                   `json:"retired"`
+	Boot         string                 `json:"boot"`
 
 	written map[string]bool // the fields the configuration sets, before defaults
 }

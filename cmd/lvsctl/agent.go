@@ -9,7 +9,7 @@ import (
 )
 
 func newAgent() *cobra.Command {
-	var netns, stateDir string
+	var netns, stateDir, root string
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Serve lvsctl's agent protocol on stdin and stdout (run by lvsctl itself, locally or over ssh)",
@@ -24,7 +24,7 @@ it by hand.`,
 					return err
 				}
 			}
-			b, err := agent.NewBackend(stateDir, netns)
+			b, err := agent.NewBackend(agent.BackendOptions{StateDir: stateDir, Netns: netns, Root: root})
 			if err != nil {
 				return err
 			}
@@ -33,5 +33,6 @@ it by hand.`,
 	}
 	cmd.Flags().StringVar(&netns, "netns", "", "enter this network namespace (a name under /run/netns) first")
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "where to keep the inventory and lock (default /var/lib/lvsctl)")
+	cmd.Flags().StringVar(&root, "persist-root", "", "write the files kept for boot under this folder instead of / (default /)")
 	return cmd
 }

@@ -93,6 +93,9 @@ rollback, and the report lists what is left.`,
 			if n := len(p.Inventories); n > 0 {
 				fmt.Fprintf(stdout, "Inventory updated on %d host%s.\n", n, plural(n))
 			}
+			if ba, bc, bd := p.BootCounts(); ba+bc+bd > 0 {
+				fmt.Fprintf(stdout, "Kept for boot: %d file%s added, %d changed, %d removed.\n", ba, plural(ba), bc, bd)
+			}
 			return nil
 		},
 	}

@@ -22,6 +22,7 @@ import (
 // hostFlags are the flags every command that reaches hosts shares.
 type hostFlags struct {
 	stateDir       string
+	persistRoot    string
 	parallelism    int
 	targets        []string
 	connectTimeout time.Duration
@@ -30,6 +31,7 @@ type hostFlags struct {
 
 func (f *hostFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.stateDir, "state-dir", "", "where agents keep inventory and lock on each host (default /var/lib/lvsctl)")
+	cmd.Flags().StringVar(&f.persistRoot, "persist-root", "", "where agents write the files kept for boot on each host, instead of / (for tests and image builds)")
 	cmd.Flags().IntVar(&f.parallelism, "parallelism", 10, "hosts contacted at once")
 	cmd.Flags().StringArrayVar(&f.targets, "target", nil, "work on this host only (repeatable); the others are not contacted")
 	cmd.Flags().DurationVar(&f.connectTimeout, "connect-timeout", agent.DefaultConnectTimeout, "how long a host may take to connect and answer first")
@@ -71,7 +73,7 @@ func open(ctx context.Context, cmd *cobra.Command, args []string, f hostFlags, r
 		}
 	}
 	slices.Sort(targets)
-	o := hosts.Options{StateDir: f.stateDir, Parallelism: f.parallelism, ReadOnly: readOnly, Progress: cmd.ErrOrStderr(),
+	o := hosts.Options{StateDir: f.stateDir, PersistRoot: f.persistRoot, Parallelism: f.parallelism, ReadOnly: readOnly, Progress: cmd.ErrOrStderr(),
 		ConnectTimeout: f.connectTimeout, Timeout: f.timeout, ExeFor: hooks.agentExe}
 	c := hosts.Open(ctx, loaded.Cluster.Hosts, targets, o)
 	return &session{loaded: loaded, cluster: c, opts: o, targets: targets}, nil

@@ -33,13 +33,19 @@ type summary struct {
 	Adopt          int `json:"adopt"`
 	Release        int `json:"release"`
 	InventoryHosts int `json:"inventoryHosts"`
+	// Files kept for boot (sysctl file, boot state, systemd unit) written
+	// anew, rewritten and removed; not counted in add, change and destroy.
+	BootAdd     int `json:"bootAdd"`
+	BootChange  int `json:"bootChange"`
+	BootDestroy int `json:"bootDestroy"`
 }
 
 func writePlanJSON(w io.Writer, p *planner.Plan) error {
 	a, c, d := p.Counts()
 	adopt, release, hosts := p.InventoryCounts()
+	ba, bc, bd := p.BootCounts()
 	v := planJSON{Changes: p.Changes, Notes: p.Notes, Inventories: p.Inventories, Retired: p.Retired,
-		Summary: summary{a, c, d, adopt, release, hosts}}
+		Summary: summary{a, c, d, adopt, release, hosts, ba, bc, bd}}
 	if v.Changes == nil {
 		v.Changes = []*planner.Change{}
 	}
@@ -125,6 +131,9 @@ func writePlanText(w io.Writer, p *planner.Plan, verb string) {
 		if adopt, release, hosts := p.InventoryCounts(); hosts > 0 {
 			fmt.Fprintf(w, "Inventory: lvsctl will record %d adopted and %d released object%s on %d host%s.\n",
 				adopt, release, plural(adopt+release), hosts, plural(hosts))
+		}
+		if ba, bc, bd := p.BootCounts(); ba+bc+bd > 0 {
+			fmt.Fprintf(w, "Kept for boot: %d file%s to add, %d to change, %d to remove.\n", ba, plural(ba), bc, bd)
 		}
 	}
 }

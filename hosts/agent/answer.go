@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 
+	"github.com/lvsctl/lvsctl/internal/boot"
 	"github.com/lvsctl/lvsctl/internal/names"
 	"github.com/lvsctl/lvsctl/internal/state"
 )
@@ -98,8 +99,76 @@ func checkGathered(req GatherRequest, g *Gathered) error {
 	} else if g.Inventory != nil {
 		return errors.New("an inventory it was not asked for")
 	}
+	if req.Boot {
+		if g.Boot == nil {
+			return errors.New("nothing about the files kept for boot")
+		}
+		if err := checkBoot(g.Boot); err != nil {
+			return fmt.Errorf("files kept for boot: %v", err)
+		}
+	} else if g.Boot != nil {
+		return errors.New("files kept for boot it was not asked about")
+	}
 	return nil
 }
+
+// checkBoot holds what a host says about its boot files to what an agent of
+// this lvsctl reports: lvsctl's own paths for the scope it names, bounded
+// contents, and text that is cleaned before anyone sees it.
+func checkBoot(b *state.Boot) error {
+	b.Unavailable = Clean(b.Unavailable)
+	if b.Unavailable != "" {
+		*b = state.Boot{Unavailable: b.Unavailable, Systemd: b.Systemd}
+		return nil
+	}
+	if err := boot.CheckExe(b.Exe); err != nil {
+		return errors.New(Clean(err.Error()))
+	}
+	if b.Netns != "" {
+		if err := names.CheckNetnsName(b.Netns); err != nil {
+			return errors.New(Clean(err.Error()))
+		}
+	}
+	if b.StateDir != "" {
+		if err := boot.CheckExe(b.StateDir); err != nil {
+			return fmt.Errorf("state folder: %v", Clean(err.Error()))
+		}
+	}
+	w := boot.Where{Netns: b.Netns, StateDir: b.StateDir}
+	for _, f := range []struct {
+		file string
+		got  *state.BootFile
+		max  int
+	}{{boot.SysctlFile, &b.SysctlFile, maxBootFile}, {boot.StateFile, &b.StateFile, boot.MaxStateSize}, {boot.UnitFile, &b.Unit, maxBootFile}} {
+		if f.got.Path != w.Path(f.file) {
+			return fmt.Errorf("%s file at %q, not lvsctl's %s", f.file, Clean(f.got.Path), w.Path(f.file))
+		}
+		if len(f.got.Content) > f.max || (!f.got.Exists && f.got.Content != "") {
+			return fmt.Errorf("%s: content lvsctl's agent does not report", f.got.Path)
+		}
+	}
+	if b.UnitLink != w.UnitLink() {
+		return fmt.Errorf("unit link at %q, not lvsctl's %s", Clean(b.UnitLink), w.UnitLink())
+	}
+	if len(b.Sysctls) > maxBootSettings || len(b.Restorers) > 16 {
+		return errors.New("more boot settings than an agent reports")
+	}
+	for i := range b.Sysctls {
+		x := &b.Sysctls[i]
+		x.Key, x.Value, x.File = Clean(x.Key), Clean(x.Value), Clean(x.File)
+	}
+	for i := range b.Restorers {
+		r := &b.Restorers[i]
+		r.Name, r.RulesFile, r.Why = Clean(r.Name), Clean(r.RulesFile), Clean(r.Why)
+	}
+	return nil
+}
+
+// Bounds of what a host reports about boot, as the agent reads at most.
+const (
+	maxBootFile     = 1 << 20
+	maxBootSettings = 100000
+)
 
 func checkLiveService(s *state.Service) error {
 	if err := checkKey(s.Key); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/lvsctl/lvsctl/hosts/ipvs"
 	"github.com/lvsctl/lvsctl/hosts/marks"
 	"github.com/lvsctl/lvsctl/hosts/sysctl"
+	"github.com/lvsctl/lvsctl/internal/boot"
 	"github.com/lvsctl/lvsctl/internal/names"
 	"github.com/lvsctl/lvsctl/internal/state"
 )
@@ -49,32 +50,82 @@ func EnterNetns(name string) error {
 // Linux is the agent's backend on a Linux host.
 type Linux struct {
 	StateDir string // inventory and lock live here
-	Scope    string // the namespace's name, or "host": one inventory each
+	Scope    string // "host", "netns-NAME" or "netns-ino-N": one inventory each
+	// Root is where the files kept for boot are written ("/" on a real
+	// host; a folder in tests).
+	Root string
+	// where names the files kept for boot; unnamed says why there are none
+	// (a namespace without a name).
+	where   boot.Where
+	unnamed string
 
 	ipvs *ipvs.Conn
 	lock *os.File
 }
 
-const defaultStateDir = "/var/lib/lvsctl"
+// BackendOptions say where an agent keeps its files.
+type BackendOptions struct {
+	StateDir string // inventory, lock and boot state; /var/lib/lvsctl when ""
+	Netns    string // the namespace the agent was told to enter, by name
+	Root     string // prefix of the boot files' paths; "/" when ""
+}
+
+const defaultStateDir = boot.DefaultStateDir
 
 // NewBackend returns the backend for this host or namespace.
-func NewBackend(stateDir, netns string) (Backend, error) {
+func NewBackend(o BackendOptions) (Backend, error) {
+	return newLinux(o)
+}
+
+func newLinux(o BackendOptions) (*Linux, error) {
+	stateDir := o.StateDir
 	if stateDir == "" {
 		stateDir = defaultStateDir
 	}
-	scope := "host"
-	if netns != "" {
-		scope = "netns-" + netns
+	root := o.Root
+	if root == "" {
+		root = "/"
+	}
+	if !filepath.IsAbs(root) || filepath.Clean(root) != root {
+		return nil, fmt.Errorf("root %q is not an absolute, clean path", names.Clean(root))
+	}
+	l := &Linux{StateDir: stateDir, Scope: "host", Root: root, where: boot.Where{StateDir: o.StateDir}}
+	if o.Netns != "" {
+		l.Scope, l.where.Netns = "netns-"+o.Netns, o.Netns
 	} else if own, err := os.Stat("/proc/thread-self/ns/net"); err == nil {
 		// An agent started inside a namespace it was not told the name of
-		// (sshd running in one, as in the VM lab) keeps its own inventory
-		// and lock, keyed by the namespace's inode; in init's namespace it is
-		// the host's own.
+		// (sshd running in one, as in the VM lab) finds the name under
+		// /run/netns when it has one, and otherwise keeps its own inventory
+		// and lock, keyed by the namespace's inode, and nothing for boot:
+		// no boot can enter that namespace again. In init's namespace it
+		// is the host's own.
 		if init, err := os.Stat("/proc/1/ns/net"); err == nil && !os.SameFile(own, init) {
-			scope = fmt.Sprintf("netns-ino-%d", own.Sys().(*syscall.Stat_t).Ino)
+			if name := netnsName(own); name != "" {
+				l.Scope, l.where.Netns = "netns-"+name, name
+			} else {
+				l.Scope = fmt.Sprintf("netns-ino-%d", own.Sys().(*syscall.Stat_t).Ino)
+				l.unnamed = "the agent runs in a network namespace without a name under /run/netns, which no boot can enter again"
+			}
 		}
 	}
-	return &Linux{StateDir: stateDir, Scope: scope}, nil
+	return l, nil
+}
+
+// netnsName returns the name under /run/netns of the namespace own is, or "".
+func netnsName(own os.FileInfo) string {
+	entries, err := os.ReadDir("/run/netns")
+	if err != nil {
+		return ""
+	}
+	for _, e := range entries[:min(len(entries), 4096)] {
+		if names.CheckNetnsName(e.Name()) != nil {
+			continue
+		}
+		if fi, err := os.Stat(filepath.Join("/run/netns", e.Name())); err == nil && os.SameFile(own, fi) {
+			return e.Name()
+		}
+	}
+	return ""
 }
 
 func (l *Linux) ipvsConn() (*ipvs.Conn, error) {
@@ -153,6 +204,11 @@ func (l *Linux) Gather(req GatherRequest) (*Gathered, error) {
 	}
 	if req.Inventory {
 		if g.Inventory, err = l.readInventory(); err != nil {
+			return nil, err
+		}
+	}
+	if req.Boot {
+		if g.Boot, err = l.gatherBoot(); err != nil {
 			return nil, err
 		}
 	}
@@ -243,6 +299,12 @@ func (l *Linux) Apply(o Op) error {
 		return marks.Replace(*o.Mark)
 	case WriteInventory:
 		return l.writeInventory(o.Inventory)
+	case WriteBoot:
+		return l.writeBoot(o.Boot)
+	case RemoveBoot:
+		return l.removeBoot(o.Boot)
+	case RevertBoot:
+		return l.revertBoot(o.Boot)
 	}
 	return fmt.Errorf("unknown operation %q", o.Kind)
 }

@@ -16,6 +16,7 @@ type Local struct {
 	Netns    string // a name under /run/netns; "" for this namespace
 	Exe      string // the lvsctl binary; this program when empty
 	StateDir string // where the agent keeps inventory and lock; its default when empty
+	Root     string // where the files kept for boot go; "/" when empty (tests)
 	// ConnectTimeout and Timeout bound the first answer and every later
 	// request's silence (see Client).
 	ConnectTimeout, Timeout time.Duration
@@ -41,6 +42,9 @@ func (l Local) Start(ctx context.Context, host string) (*Client, error) {
 	}
 	if l.StateDir != "" {
 		args = append(args, "--state-dir", l.StateDir)
+	}
+	if l.Root != "" {
+		args = append(args, "--persist-root", l.Root)
 	}
 	return startAgent(ctx, host, exec.Command(exe, args...), l.ConnectTimeout, l.Timeout)
 }

@@ -10,6 +10,9 @@
 package agent
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/lvsctl/lvsctl/internal/op"
 	"github.com/lvsctl/lvsctl/internal/state"
 )
@@ -37,6 +40,7 @@ type GatherRequest struct {
 	Sysctls   []string `json:"sysctls,omitempty"`   // keys
 	Marks     bool     `json:"marks,omitempty"`     // lvsctl's nftables table
 	Inventory bool     `json:"inventory,omitempty"` // what lvsctl owns here
+	Boot      bool     `json:"boot,omitempty"`      // the files kept for boot, and what else acts at boot
 }
 
 // Response is one line from the agent.
@@ -60,6 +64,7 @@ type Gathered struct {
 	MissingSysctl []string         `json:"missingSysctls,omitempty"` // keys this kernel does not have
 	ForeignMarks  []string         `json:"foreignMarks,omitempty"`   // rules in lvsctl's table not of its shape
 	Inventory     *state.Inventory `json:"inventory,omitempty"`
+	Boot          *state.Boot      `json:"boot,omitempty"`
 }
 
 // Result is the outcome of one operation.
@@ -87,6 +92,9 @@ func (e *Error) Error() string {
 // Op is one change to a host (see package op).
 type Op = op.Op
 
+// Boot is a boot file operation's data (see package op).
+type Boot = op.Boot
+
 // OpKind names an operation.
 type OpKind = op.Kind
 
@@ -111,4 +119,42 @@ const (
 	DeleteMark     = op.DeleteMark
 	ReplaceMark    = op.ReplaceMark
 	WriteInventory = op.WriteInventory
+	WriteBoot      = op.WriteBoot
+	RemoveBoot     = op.RemoveBoot
+	RevertBoot     = op.RevertBoot
 )
+
+// RequestFor asks for what the desired state d and the inventory inv make
+// relevant on a host: what d declares and what lvsctl owns there.
+func RequestFor(d *state.Host, inv *state.Inventory) GatherRequest {
+	if d == nil {
+		d = &state.Host{}
+	}
+	if inv == nil {
+		inv = &state.Inventory{}
+	}
+	req := GatherRequest{
+		IPVS:     len(d.Services) > 0 || d.Timeouts != nil || len(inv.Services) > 0 || d.Exclusive,
+		Marks:    len(d.MarkRules) > 0 || len(inv.Marks) > 0,
+		Routes:   len(d.Routes) > 0 || len(inv.Routes) > 0,
+		AllAddrs: len(d.Addresses) > 0 || len(inv.Addresses) > 0,
+	}
+	for _, l := range d.Links {
+		req.Links = append(req.Links, l.Name)
+	}
+	req.Links = appendNew(req.Links, inv.Links...)
+	for _, s := range d.Sysctls {
+		req.Sysctls = append(req.Sysctls, s.Key)
+	}
+	req.Sysctls = appendNew(req.Sysctls, slices.Sorted(maps.Keys(inv.Sysctls))...)
+	return req
+}
+
+func appendNew(list []string, items ...string) []string {
+	for _, s := range items {
+		if !slices.Contains(list, s) {
+			list = append(list, s)
+		}
+	}
+	return list
+}

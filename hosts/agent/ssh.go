@@ -34,6 +34,7 @@ type SSH struct {
 	AgentPath string // an lvsctl already on the host; else lvsctl uploads itself
 	Netns     string
 	StateDir  string
+	Root      string // where the files kept for boot go; "/" when empty (tests)
 	Exe       string // the local lvsctl binary to upload; this program when empty
 	Command   string // the ssh program; "ssh" when empty
 	BinDir    string // where uploaded agents live; RemoteBinDir when empty
@@ -68,6 +69,11 @@ func (s SSH) check() error {
 	if s.StateDir != "" {
 		if err := names.CheckAgentPath(s.StateDir); err != nil {
 			return fmt.Errorf("state directory: %w", err)
+		}
+	}
+	if s.Root != "" {
+		if err := names.CheckAgentPath(s.Root); err != nil {
+			return fmt.Errorf("persist root: %w", err)
 		}
 	}
 	return nil
@@ -131,6 +137,9 @@ func (s SSH) Start(ctx context.Context, host string) (*Client, error) {
 	}
 	if s.StateDir != "" {
 		args = append(args, "--state-dir", s.StateDir)
+	}
+	if s.Root != "" {
+		args = append(args, "--persist-root", s.Root)
 	}
 	connect, timeout := s.bounds()
 	return startAgent(ctx, host, s.command(remote("run", "-", agentPath, want, args...)), connect, timeout)

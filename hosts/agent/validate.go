@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 
+	"github.com/lvsctl/lvsctl/internal/boot"
 	"github.com/lvsctl/lvsctl/internal/names"
 	"github.com/lvsctl/lvsctl/internal/state"
 )
@@ -85,8 +87,61 @@ func checkOp(o Op) error {
 		return nil
 	case WriteInventory:
 		return need(o.Inventory != nil, "inventory")
+	case WriteBoot, RemoveBoot, RevertBoot:
+		if err := need(o.Boot != nil, "boot"); err != nil {
+			return err
+		}
+		if !slices.Contains([]string{boot.SysctlFile, boot.StateFile, boot.UnitFile}, o.Boot.File) {
+			return fmt.Errorf("%s: unknown boot file %q", o.Kind, o.Boot.File)
+		}
+		if len(o.Boot.Content) > boot.MaxStateSize {
+			return fmt.Errorf("%s: %d bytes is more than lvsctl writes", o.Kind, len(o.Boot.Content))
+		}
+		return nil
 	}
 	return fmt.Errorf("unknown operation %q", o.Kind)
+}
+
+// checkPersisted holds every object of a state file kept for boot to the
+// checks of the operations that restore it.
+func checkPersisted(h *state.Host) error {
+	var ops []Op
+	for _, s := range h.Services {
+		if s == nil {
+			return errors.New("a null service")
+		}
+		ops = append(ops, Op{Kind: AddService, Service: s})
+		for _, d := range s.Dests {
+			if d == nil {
+				return fmt.Errorf("service %s: a null destination", s.Key)
+			}
+			ops = append(ops, Op{Kind: AddDest, ServiceKey: &s.Key, Dest: d})
+		}
+	}
+	for i := range h.Addresses {
+		ops = append(ops, Op{Kind: AddAddress, Address: &h.Addresses[i]})
+	}
+	for i := range h.Links {
+		ops = append(ops, Op{Kind: EnsureLink, Link: &h.Links[i]})
+	}
+	for i := range h.Sysctls {
+		ops = append(ops, Op{Kind: SetSysctl, Sysctl: &h.Sysctls[i]})
+	}
+	for i := range h.Routes {
+		ops = append(ops, Op{Kind: ReplaceRoute, Route: &h.Routes[i]})
+	}
+	for i := range h.MarkRules {
+		ops = append(ops, Op{Kind: AddMark, Mark: &h.MarkRules[i]})
+	}
+	if h.Timeouts != nil {
+		ops = append(ops, Op{Kind: SetTimeouts, Timeouts: h.Timeouts})
+	}
+	for _, o := range ops {
+		if err := checkOp(o); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func checkKey(k state.ServiceKey) error {

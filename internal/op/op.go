@@ -23,6 +23,22 @@ type Op struct {
 	Route      *state.Route       `json:"route,omitempty"`
 	Mark       *state.MarkRule    `json:"mark,omitempty"`
 	Inventory  *state.Inventory   `json:"inventory,omitempty"`
+	Boot       *Boot              `json:"boot,omitempty"`
+}
+
+// Boot is a file lvsctl keeps for the host's next boot (see package boot):
+// which one, and for a write its content; for a revert, what the file held
+// before, as the plan read it.
+type Boot struct {
+	File    string `json:"file"` // sysctl, state, unit
+	Content string `json:"content,omitempty"`
+	// Enable (unit): the unit is to be enabled.
+	Enable bool `json:"enable,omitempty"`
+	// For a revert: whether the file existed, the SHA-256 (hex) of its
+	// content then, and (unit) whether it was enabled.
+	Existed bool   `json:"existed,omitempty"`
+	SHA256  string `json:"sha256,omitempty"`
+	Enabled bool   `json:"enabled,omitempty"`
 }
 
 // Kind names an operation.
@@ -49,6 +65,12 @@ const (
 	DeleteMark     Kind = "mark.delete"
 	ReplaceMark    Kind = "mark.replace"
 	WriteInventory Kind = "inventory.write"
+	// The files kept for boot: write one (lvsctl's content, which the agent
+	// checks), remove one, or put back what one held before (from the
+	// agent's own copy, which must match the plan's SHA-256).
+	WriteBoot  Kind = "boot.write"
+	RemoveBoot Kind = "boot.remove"
+	RevertBoot Kind = "boot.revert"
 )
 
 // String describes the operation for progress and errors.
@@ -68,6 +90,8 @@ func (o Op) String() string {
 		return fmt.Sprintf("%s %s=%s", o.Kind, o.Sysctl.Key, o.Sysctl.Value)
 	case o.Route != nil:
 		return fmt.Sprintf("%s %s via %s", o.Kind, o.Route.Dst, o.Route.Gateway)
+	case o.Boot != nil:
+		return fmt.Sprintf("%s %s", o.Kind, o.Boot.File)
 	case o.Mark != nil:
 		return fmt.Sprintf("%s mark %d for %s", o.Kind, o.Mark.Mark, o.Mark.Addr)
 	}
