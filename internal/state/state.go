@@ -16,12 +16,12 @@ import (
 
 // Host is everything lvsctl manages on one machine.
 type Host struct {
-	Name      string     `json:"name"`
-	Exclusive bool       `json:"exclusive,omitempty"` // lvsctl owns the whole IPVS table
-	Retired   bool       `json:"retired,omitempty"`   // leaving the cluster: nothing desired, lvsctl removes what it owns there
+	Name      string `json:"name"`
+	Exclusive bool   `json:"exclusive,omitempty"` // lvsctl owns the whole IPVS table
+	Retired   bool   `json:"retired,omitempty"`   // leaving the cluster: nothing desired, lvsctl removes what it owns there
 	// Boot is what lvsctl keeps on the host for its next boot: BootSystemd
 	// (the default), BootFiles or BootNone.
-	Boot string `json:"boot,omitempty"`
+	Boot      string     `json:"boot,omitempty"`
 	Services  []*Service `json:"services,omitempty"`
 	Addresses []Address  `json:"addresses,omitempty"`
 	Links     []Link     `json:"links,omitempty"`
