@@ -63,6 +63,10 @@ func (c cluster) live() map[string]*planner.Live {
 		json.Unmarshal(b, &s)
 		inv := *h.Inventory
 		out[name] = &planner.Live{Host: &s, Inventory: &inv, IPVSAvailable: true}
+		if h.Boot != nil {
+			b := *h.Boot
+			out[name].Boot = &b
+		}
 	}
 	return out
 }

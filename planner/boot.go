@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"path"
+	"slices"
 	"strings"
 
 	"github.com/lvsctl/lvsctl/internal/boot"
@@ -278,24 +280,38 @@ func (h *hostPlan) bootNotes(b *state.Boot, keep *state.Host, mode string, w boo
 			w.UnitName(), boot.RestoreCommand(b.Exe, w))
 	}
 	own := b.SysctlFile.Path
-	for _, s := range keep.Sysctls {
-		ours := -1
-		for i, x := range b.Sysctls {
-			if x.File == own && x.Key == s.Key {
-				ours = i
+	ownBase := path.Base(own)
+	want := sysctlLines(keep.Sysctls)
+	for _, x := range b.Sysctls {
+		if path.Base(x.File) == ownBase {
+			continue
+		}
+		var keys []string
+		for _, s := range keep.Sysctls {
+			if x.Value != s.Value && boot.KeyMatches(x.Key, s.Key) {
+				keys = append(keys, s.Key)
 			}
 		}
-		for i, x := range b.Sysctls {
-			if x.File == own || x.Value == s.Value || !boot.KeyMatches(x.Key, s.Key) {
-				continue
-			}
-			if i > ours {
-				h.note("%s:%d sets %s = %s, and is read after %s at boot: from boot until lvsctl restore runs, and again whenever someone runs sysctl --system, the value is %s, not lvsctl's %s; remove that line",
-					x.File, x.Line, x.Key, x.Value, own, x.Value, s.Value)
-			} else {
-				h.note("%s:%d sets %s = %s, which %s overrides at boot with %s; remove that line to keep one answer",
-					x.File, x.Line, x.Key, x.Value, own, s.Value)
-			}
+		if len(keys) == 0 {
+			continue
+		}
+		values := make([]string, len(keys))
+		for i, k := range keys {
+			values[i] = want[k]
+		}
+		ours := strings.Join(slices.Compact(values), " or ")
+		of := ""
+		if len(keys) > 1 || keys[0] != x.Key {
+			of = " (for " + listSome(keys, 4) + ")"
+		}
+		// systemd-sysctl applies files in the order of their names, and
+		// procps's sysctl --system reads /etc/sysctl.conf last.
+		if base := path.Base(x.File); base > ownBase || base == "sysctl.conf" {
+			h.note("%s:%d sets %s = %s%s, and is read after %s at boot: from boot until lvsctl restore runs, and again whenever someone runs sysctl --system, the value is %s, not lvsctl's %s; remove that line",
+				x.File, x.Line, x.Key, x.Value, of, own, x.Value, ours)
+		} else {
+			h.note("%s:%d sets %s = %s%s, which %s overrides at boot with %s; remove that line to keep one answer",
+				x.File, x.Line, x.Key, x.Value, of, own, ours)
 		}
 	}
 	if len(keep.Services) > 0 || keep.Exclusive {

@@ -62,6 +62,10 @@ func (c cluster) live(desired map[string]*state.Host) map[string]*planner.Live {
 		}
 		inv := *h.Inventory
 		out[name] = &planner.Live{Host: &s, Inventory: &inv, IPVSAvailable: true}
+		if h.Boot != nil {
+			b := *h.Boot
+			out[name].Boot = &b
+		}
 	}
 	return out
 }

@@ -34,7 +34,7 @@ func TestPlanApplyDriftOnNamespace(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "c.cue"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	state := []string{"--state-dir", t.TempDir()}
+	state := []string{"--state-dir", t.TempDir(), "--persist-root", t.TempDir()}
 	read := func() string {
 		out, _ := exec.Command("ip", "netns", "exec", ns, "cat", "/proc/sys/net/ipv4/conf/all/arp_ignore").Output()
 		return strings.TrimSpace(string(out))

@@ -39,6 +39,7 @@ type nsLab struct {
 	exe   string
 	ns    map[string]string // host -> namespace
 	state string
+	root  string // --persist-root: never this machine's /etc
 	dir   string
 }
 
@@ -46,7 +47,7 @@ var badDayKeys = []string{"net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.all.arp
 
 func newNSLab(t *testing.T, hosts ...string) *nsLab {
 	netnstest.RequireRoot(t)
-	l := &nsLab{t: t, exe: hookedLvsctl(t), ns: map[string]string{}, state: t.TempDir(), dir: t.TempDir()}
+	l := &nsLab{t: t, exe: hookedLvsctl(t), ns: map[string]string{}, state: t.TempDir(), root: t.TempDir(), dir: t.TempDir()}
 	for _, h := range hosts {
 		b := make([]byte, 4)
 		rand.Read(b)
@@ -116,7 +117,7 @@ type proc struct {
 // start runs lvsctl in a process group of its own, as a shell runs a
 // foreground job, with extra environment.
 func (l *nsLab) start(env []string, args ...string) *proc {
-	p := &proc{cmd: exec.Command(l.exe, append(args, "--state-dir", l.state)...), done: make(chan struct{})}
+	p := &proc{cmd: exec.Command(l.exe, append(args, "--state-dir", l.state, "--persist-root", l.root)...), done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

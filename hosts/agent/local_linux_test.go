@@ -76,6 +76,9 @@ func start(t *testing.T, l Local) *Client {
 	if l.StateDir == "" {
 		l.StateDir = t.TempDir()
 	}
+	if l.Root == "" {
+		l.Root = t.TempDir() // never this machine's /etc
+	}
 	c, err := l.Start(context.Background(), "rs1")
 	if err != nil {
 		t.Fatal(err)

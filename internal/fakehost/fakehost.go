@@ -6,12 +6,15 @@
 package fakehost
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 	"syscall"
 
+	"github.com/lvsctl/lvsctl/internal/boot"
 	"github.com/lvsctl/lvsctl/internal/ipvsadm"
 	"github.com/lvsctl/lvsctl/internal/op"
 	"github.com/lvsctl/lvsctl/internal/state"
@@ -25,6 +28,11 @@ type Host struct {
 	// fails the operation without changing anything.
 	Fail func(op.Op) error
 	Log  []string
+	// Boot, when set, holds the files kept for boot as an agent reports
+	// them; boot operations change it. Nil: a host that says nothing about
+	// boot, which the planner leaves alone.
+	Boot    *state.Boot
+	backups map[string]state.BootFile
 }
 
 // New returns an empty host with IPVS.
@@ -186,9 +194,76 @@ func (h *Host) apply(o op.Op) (string, error) {
 		inv := *o.Inventory
 		h.Inventory = &inv
 		return "write inventory", nil
+	case op.WriteBoot, op.RemoveBoot, op.RevertBoot:
+		return h.bootOp(o)
 	}
 	return "", fmt.Errorf("fakehost: unknown operation %q", o.Kind)
 }
 
 // Transcript is the log as one string, a command per line.
 func (h *Host) Transcript() string { return strings.Join(h.Log, "\n") }
+
+// NewBoot returns what an agent reports for a host with none of lvsctl's
+// boot files yet, running systemd.
+func NewBoot() *state.Boot {
+	w := boot.Where{}
+	return &state.Boot{Systemd: true, Exe: "/usr/local/bin/lvsctl",
+		SysctlFile: state.BootFile{Path: w.SysctlPath()}, StateFile: state.BootFile{Path: w.StatePath()},
+		Unit: state.BootFile{Path: w.UnitPath()}, UnitLink: w.UnitLink()}
+}
+
+func (h *Host) bootFile(file string) *state.BootFile {
+	switch file {
+	case boot.SysctlFile:
+		return &h.Boot.SysctlFile
+	case boot.StateFile:
+		return &h.Boot.StateFile
+	}
+	return &h.Boot.Unit
+}
+
+// bootOp writes, removes or puts back a boot file as the agent does,
+// keeping the previous content for a revert.
+func (h *Host) bootOp(o op.Op) (string, error) {
+	if h.Boot == nil {
+		return "", fmt.Errorf("fakehost: no boot files modelled")
+	}
+	if h.backups == nil {
+		h.backups = map[string]state.BootFile{}
+	}
+	f := h.bootFile(o.Boot.File)
+	prev := *f
+	switch o.Kind {
+	case op.WriteBoot:
+		h.backups[o.Boot.File] = prev
+		f.Exists, f.Content = true, o.Boot.Content
+		if o.Boot.File == boot.UnitFile {
+			h.Boot.UnitEnabled = o.Boot.Enable
+		}
+		return "write " + f.Path, nil
+	case op.RemoveBoot:
+		h.backups[o.Boot.File] = prev
+		f.Exists, f.Content = false, ""
+		if o.Boot.File == boot.UnitFile {
+			h.Boot.UnitEnabled = false
+		}
+		return "rm " + f.Path, nil
+	}
+	if !o.Boot.Existed {
+		f.Exists, f.Content = false, ""
+		if o.Boot.File == boot.UnitFile {
+			h.Boot.UnitEnabled = false
+		}
+		return "rm " + f.Path + " (revert)", nil
+	}
+	bk, ok := h.backups[o.Boot.File]
+	sum := sha256.Sum256([]byte(bk.Content))
+	if !ok || !bk.Exists || hex.EncodeToString(sum[:]) != o.Boot.SHA256 {
+		return "", fmt.Errorf("the copy of %s is not what the plan read there", f.Path)
+	}
+	f.Exists, f.Content = true, bk.Content
+	if o.Boot.File == boot.UnitFile {
+		h.Boot.UnitEnabled = o.Boot.Enabled
+	}
+	return "restore " + f.Path, nil
+}
