@@ -283,7 +283,8 @@ func (h *hostPlan) bootNotes(b *state.Boot, keep *state.Host, mode string, w boo
 	ownBase := path.Base(own)
 	want := sysctlLines(keep.Sysctls)
 	for _, x := range b.Sysctls {
-		if path.Base(x.File) == ownBase {
+		// "-KEY" alone (an empty value) only excludes a key from globs.
+		if path.Base(x.File) == ownBase || x.Value == "" {
 			continue
 		}
 		var keys []string
@@ -304,11 +305,14 @@ func (h *hostPlan) bootNotes(b *state.Boot, keep *state.Host, mode string, w boo
 		if len(keys) > 1 || keys[0] != x.Key {
 			of = " (for " + listSome(keys, 4) + ")"
 		}
-		// systemd-sysctl applies files in the order of their names, and
-		// procps's sysctl --system reads /etc/sysctl.conf last.
-		if base := path.Base(x.File); base > ownBase || base == "sysctl.conf" {
-			h.note("%s:%d sets %s = %s%s, and is read after %s at boot: from boot until lvsctl restore runs, and again whenever someone runs sysctl --system, the value is %s, not lvsctl's %s; remove that line",
-				x.File, x.Line, x.Key, x.Value, of, own, x.Value, ours)
+		// systemd-sysctl applies files in the order of their names (procps's
+		// sysctl --system reads /etc/sysctl.conf last), and an assignment of
+		// a key itself beats a glob whatever the order: lvsctl's file names
+		// every key itself.
+		base := path.Base(x.File)
+		if x.Key == keys[0] && (base > ownBase || base == "sysctl.conf") {
+			h.note("%s:%d sets %s = %s, and is read after %s at boot: from boot until lvsctl restore runs, and again whenever someone runs sysctl --system, the value is %s, not lvsctl's %s; remove that line",
+				x.File, x.Line, x.Key, x.Value, own, x.Value, ours)
 		} else {
 			h.note("%s:%d sets %s = %s%s, which %s overrides at boot with %s; remove that line to keep one answer",
 				x.File, x.Line, x.Key, x.Value, of, own, ours)

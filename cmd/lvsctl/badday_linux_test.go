@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,7 +86,8 @@ func (l *nsLab) config(name string, set bool) string {
 	return dir
 }
 
-// snapshot is every host's sysctls and every inventory file, as text.
+// snapshot is every host's sysctls, every inventory file and every file
+// kept for boot (with the unit's link), as text.
 func (l *nsLab) snapshot() string {
 	var b strings.Builder
 	hosts := make([]string, 0, len(l.ns))
@@ -100,10 +102,23 @@ func (l *nsLab) snapshot() string {
 		}
 	}
 	files, _ := filepath.Glob(filepath.Join(l.state, "inventory-*"))
-	for _, f := range files {
+	kept, _ := filepath.Glob(filepath.Join(l.state, "boot-netns-*"))
+	for _, f := range append(files, kept...) {
 		c, _ := os.ReadFile(f)
 		fmt.Fprintf(&b, "%s:\n%s\n", filepath.Base(f), c)
 	}
+	filepath.WalkDir(l.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if t, err := os.Readlink(p); err == nil {
+			fmt.Fprintf(&b, "%s -> %s\n", p, t)
+			return nil
+		}
+		c, _ := os.ReadFile(p)
+		fmt.Fprintf(&b, "%s:\n%s\n", p, c)
+		return nil
+	})
 	return b.String()
 }
 
@@ -229,9 +244,13 @@ func TestSignalAtEveryStep(t *testing.T) {
 		}
 		l.noAgentsLeft(fmt.Sprintf("%v after operation %d", sig, k))
 	}
-	// rs1 and rs2: three sysctls each, then two inventories.
-	if steps != 8 {
-		t.Errorf("the apply ran to its end at k=%d; want 8 (6 sysctls, 2 inventories)", steps)
+	// rs1 and rs2: three sysctls each, then three files kept for boot
+	// each, then two inventories.
+	if steps != 14 {
+		t.Errorf("the apply ran to its end at k=%d; want 14 (6 sysctls, 6 boot files, 2 inventories)", steps)
+	}
+	if after := l.snapshot(); !strings.Contains(after, "sysctl.d/90-lvsctl.conf") || !strings.Contains(after, "multi-user.target.wants/lvsctl-restore-netns-") {
+		t.Errorf("after the complete apply, no boot files:\n%s", after)
 	}
 }
 

@@ -116,15 +116,20 @@ code lvsctl plan --detailed-exitcode weight > /out/plan5.code 2>/dev/null
 		t.Errorf("second apply:\n%s", f("apply1"))
 	}
 
-	// One weight: one line in the plan, one operation sent.
-	t.Logf("--- plan for one weight ---\n%s", f("plan3"))
+	// One weight: one kernel object in the plan, one netlink request sent;
+	// and the director's state kept for boot follows it (one file write).
 	lines := strings.Count(f("plan3"), "\n  ~ ") + strings.Count(f("plan3"), "\n  + ") + strings.Count(f("plan3"), "\n  - ")
-	if lines != 1 || !strings.Contains(f("plan3"), "~ destination TCP 192.168.0.10:80 -> 192.168.0.101:80: weight 5 → 10") ||
-		!strings.Contains(f("plan3"), "Plan: 0 to add, 1 to change, 0 to destroy.") {
+	if lines != 2 || !strings.Contains(f("plan3"), "~ destination TCP 192.168.0.10:80 -> 192.168.0.101:80: weight 5 → 10") ||
+		!strings.Contains(f("plan3"), "~ boot state /var/lib/lvsctl/boot-netns-director.json: destination TCP 192.168.0.10:80 -> 192.168.0.101:80 ") ||
+		!strings.Contains(f("plan3"), "Plan: 0 to add, 1 to change, 0 to destroy.") ||
+		!strings.Contains(f("plan3"), "Kept for boot: 0 files to add, 1 to change, 0 to remove.") {
 		t.Errorf("plan for one weight (%d change lines):\n%s", lines, f("plan3"))
 	}
 	if ops := opLine.FindAllString(f("apply3.err"), -1); len(ops) != 1 || !strings.HasPrefix(ops[0], "director: ipvs.update-dest") {
 		t.Errorf("operations sent for one weight: %q\n%s", ops, f("apply3.err"))
+	}
+	if !strings.Contains(f("apply3.err"), "director: boot.write state") || strings.Count(f("apply3.err"), ": boot.") != 1 {
+		t.Errorf("boot files written for one weight:\n%s", f("apply3.err"))
 	}
 	if c := counts(t, r.Files["hits3"]); c["rs1"] != 30 || c["rs2"] != 30 || c["errors"] != 0 {
 		t.Errorf("requests by real server, weights 10:10: %v", c)
