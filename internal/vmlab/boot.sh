@@ -138,8 +138,9 @@ VMLAB_SYSCTL
 #     ExecStart= lines of the unit file it points to, run one after another
 #     in /, with systemd's PATH only, stdin /dev/null; a leading "-" on the
 #     command ignores its failure. Output and status: /out/boot/UNIT.out and
-#     UNIT.code (the first failing command's status, or 0); the unit file is
-#     copied to /out/boot/UNIT.unit.
+#     UNIT.code (the first failing command's status, or 0; "skipped" when
+#     a ConditionPathExists= does not hold); the unit file is copied to
+#     /out/boot/UNIT.unit.
 # /out/boot/log sums it up; the status is 1 when anything failed.
 boot_like_systemd() {
 	mkdir -p /out/boot
@@ -174,9 +175,26 @@ boot_like_systemd() {
 			continue
 		fi
 		cp "$_file" $_o.unit
+		# ConditionPathExists=[!]PATH: a unit whose condition fails is
+		# skipped, as systemd skips it ("|" triggering conditions are not
+		# handled).
+		_skip=
+		for _p in $(sed -n 's/^[[:space:]]*ConditionPathExists=//p' "$_file"); do
+			case $_p in
+			!*) [ ! -e "${_p#!}" ] || _skip=$_p ;;
+			*) [ -e "$_p" ] || _skip=$_p ;;
+			esac
+		done
+		if [ -n "$_skip" ]; then
+			echo "skipped: ConditionPathExists=$_skip does not hold" >$_o.out
+			echo skipped >$_o.code
+			echo "$_unit: skipped (ConditionPathExists=$_skip)" >>/out/boot/log
+			continue
+		fi
 		sed -n 's/^[[:space:]]*ExecStart=//p' "$_file" >/tmp/vmlab-exec
 		: >$_o.out
 		_c=0
+		_t0=$(cut -d' ' -f1 /proc/uptime)
 		if [ ! -s /tmp/vmlab-exec ]; then
 			echo "$_file has no ExecStart=" >$_o.out
 			_c=127
@@ -203,7 +221,7 @@ boot_like_systemd() {
 			fi
 		done </tmp/vmlab-exec
 		echo $_c >$_o.code
-		echo "$_unit: exit $_c" >>/out/boot/log
+		echo "$_unit: exit $_c ($(awk -v a=$_t0 '{ printf "%.1f", $1 - a }' /proc/uptime) s)" >>/out/boot/log
 		[ $_c = 0 ] || _fail=1
 	done
 	cat /out/boot/log
