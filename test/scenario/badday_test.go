@@ -131,6 +131,7 @@ timed() {
 // without rs2 (nors2), and the hosts with nothing on them (none).
 func badDayFiles(t *testing.T, hosts string) map[string][]byte {
 	t.Helper()
+	hosts = noBoot(hosts)
 	dr := labConfig(t, "direct-routing", hosts)
 	nors2 := strings.Replace(dr, `			rs2: {address: "222.117.155.123", weight: 10, forward: "dr", host: "rs2"}
 `, "", 1)
@@ -142,6 +143,21 @@ func badDayFiles(t *testing.T, hosts string) map[string][]byte {
 		"/lab/nors2/cluster.cue": []byte(nors2),
 		"/lab/none/cluster.cue":  []byte("package cluster\n\nhosts: {\n" + hosts + "\n}\n"),
 	}
+}
+
+// noBoot adds boot: "none" to every host of a hosts block. The tests that
+// stop an apply at every one of its steps use it to keep their time: the
+// files kept for boot add three steps per host, and their rollback after a
+// signal at every step is proven on real agents by cmd/lvsctl's
+// TestSignalAtEveryStep, and after a reboot by TestReboot.
+func noBoot(hosts string) string {
+	var extra []string
+	for line := range strings.Lines(hosts) {
+		if name, _, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && name != "" {
+			extra = append(extra, "\t"+name+": boot: \"none\"")
+		}
+	}
+	return hosts + "\n" + strings.Join(extra, "\n")
 }
 
 // header gives the script the lab's slowdown and the bound of its waits.
@@ -650,7 +666,7 @@ func TestBadDayHosts(t *testing.T) {
 	vmlab.Require(t)
 	t.Parallel()
 	fl := badDayFiles(t, DRHosts)
-	fl["/lab/ssh/cluster.cue"] = []byte(labConfig(t, "direct-routing", sshRS1Hosts))
+	fl["/lab/ssh/cluster.cue"] = []byte(labConfig(t, "direct-routing", noBoot(sshRS1Hosts)))
 	var script strings.Builder
 	for _, c := range badAgentCases {
 		fmt.Fprintf(&script, "agentcase %s %s %s\n", c.cmd, c.host, c.spec)

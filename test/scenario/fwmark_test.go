@@ -35,9 +35,9 @@ snap() {
 // example applied: HTTP and HTTPS from one client land on one real server.
 func TestFirewallMarksAndRollback(t *testing.T) {
 	vmlab.Require(t)
-	cfg := labConfig(t, "firewall-marks", `	director: netns: "director"
+	cfg := labConfig(t, "firewall-marks", noBoot(`	director: netns: "director"
 	rs1: {netns: "rs1", interface: "eth0"}
-	rs2: {netns: "rs2", interface: "eth0"}`)
+	rs2: {netns: "rs2", interface: "eth0"}`))
 	sed := strings.Replace(cfg, "fwmark: 7\n", "fwmark: 7\n\t\tscheduler: \"sed\"\n", 1)
 	if sed == cfg {
 		t.Fatal("could not set the scheduler in the firewall-marks example")
