@@ -55,7 +55,7 @@ func TestBootFilesOnNamespaces(t *testing.T) {
 
 	// What the unit runs, as it runs it: the sysctls come back.
 	exec.Command("ip", "netns", "exec", ns, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/conf/all/arp_ignore; echo 0 > /proc/sys/net/ipv4/ip_forward").Run()
-	out, err := exec.Command(l.exe, "restore", "--netns", ns, "--state-dir", l.state, "--persist-root", l.root).CombinedOutput()
+	out, err := exec.Command(l.exe, "restore", "--netns", ns, "--state-dir", l.state).CombinedOutput()
 	if err != nil || sysctl("net.ipv4.conf.all.arp_ignore") != "1" || sysctl("net.ipv4.ip_forward") != "1" ||
 		!strings.Contains(string(out), "~ sysctl net.ipv4.conf.all.arp_ignore: value 0 -> 1") || !strings.Contains(string(out), "lvsctl restore: done, 2 changed") {
 		t.Fatalf("restore: %v\n%s", err, out)

@@ -9,7 +9,7 @@ import (
 )
 
 func newRestore() *cobra.Command {
-	var netns, stateDir, root string
+	var netns, stateDir string
 	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "restore",
@@ -35,12 +35,11 @@ tries once a second until --wait has passed, then exits 1.`,
 					return err
 				}
 			}
-			return agent.Restore(cmd.OutOrStdout(), agent.BackendOptions{StateDir: stateDir, Netns: netns, Root: root}, wait)
+			return agent.Restore(cmd.OutOrStdout(), agent.BackendOptions{StateDir: stateDir, Netns: netns}, wait)
 		},
 	}
 	cmd.Flags().StringVar(&netns, "netns", "", "restore this network namespace (a name under /run/netns)")
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "where the state file is (default /var/lib/lvsctl)")
-	cmd.Flags().StringVar(&root, "persist-root", "", "read the files kept for boot under this folder instead of / (default /)")
 	cmd.Flags().DurationVar(&wait, "wait", time.Minute, "how long to keep trying when a step fails")
 	return cmd
 }
