@@ -214,6 +214,13 @@ func stateFileFields(cur string, want *state.Host) []Field {
 		return []Field{notLvsctls}
 	}
 	f := keyedFields(stateLines(old), stateLines(want))
+	for i := range f {
+		for _, v := range []*string{&f[i].Before, &f[i].After} {
+			if *v != "-" {
+				*v = "(" + *v + ")"
+			}
+		}
+	}
 	if len(f) == 0 {
 		return []Field{{Name: "format", Before: "another layout", After: "this lvsctl's"}}
 	}
