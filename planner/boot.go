@@ -286,6 +286,10 @@ func (h *hostPlan) bootNotes(b *state.Boot, keep *state.Host, mode string, w boo
 		h.note("systemd does not run this host (no /run/systemd/system), so nothing starts %s at boot: run `%s` from the host's boot scripts, and set boot: \"files\" to skip the unit",
 			w.UnitName(), boot.RestoreCommand(b.Exe, w))
 	}
+	if mode == boot.Systemd && b.ExeRisk != "" {
+		h.note("%s runs %s as root at every boot, but %s: install lvsctl where only root can write (such as /usr/local/bin) and run it from there, or set agentPath",
+			w.UnitName(), b.Exe, b.ExeRisk)
+	}
 	own := b.SysctlFile.Path
 	ownBase := path.Base(own)
 	want := sysctlLines(keep.Sysctls)

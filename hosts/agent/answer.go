@@ -116,7 +116,7 @@ func checkGathered(req GatherRequest, g *Gathered) error {
 // this lvsctl reports: lvsctl's own paths for the scope it names, bounded
 // contents, and text that is cleaned before anyone sees it.
 func checkBoot(b *state.Boot) error {
-	b.Unavailable = Clean(b.Unavailable)
+	b.Unavailable, b.ExeRisk = Clean(b.Unavailable), Clean(b.ExeRisk)
 	if b.Unavailable != "" {
 		*b = state.Boot{Unavailable: b.Unavailable, Systemd: b.Systemd}
 		return nil

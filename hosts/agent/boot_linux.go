@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -67,6 +68,7 @@ func (l *Linux) gatherBoot() (*state.Boot, error) {
 		return b, nil
 	}
 	b.Exe = exe
+	b.ExeRisk = writableByOthers(exe)
 	for _, f := range []struct {
 		file string
 		to   *state.BootFile
@@ -90,6 +92,31 @@ func (l *Linux) gatherBoot() (*state.Boot, error) {
 	_ = warnings // the settings found are what matters; a skipped file only narrows the notes
 	b.Restorers = boot.FindRestorers(fsys)
 	return b, nil
+}
+
+// writableByOthers says why someone other than root could replace the
+// program at p: p or a folder above it owned by another user, or writable
+// by group or others (a sticky folder, such as /tmp, only lets others
+// replace what they own); "" when only root can.
+func writableByOthers(p string) string {
+	child := uint32(0)
+	for cur := p; ; cur = filepath.Dir(cur) {
+		fi, err := os.Lstat(cur)
+		if err != nil {
+			return err.Error()
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		switch {
+		case st.Uid != 0:
+			return fmt.Sprintf("%s belongs to uid %d", cur, st.Uid)
+		case fi.Mode().Perm()&0o022 != 0 && !(fi.Mode()&os.ModeSticky != 0 && child == 0 && cur != p):
+			return fmt.Sprintf("%s can be written by group or others (mode %v)", cur, fi.Mode().Perm())
+		}
+		child = st.Uid
+		if cur == "/" {
+			return ""
+		}
+	}
 }
 
 // readBootFile reads a file lvsctl keeps for boot, up to max bytes. A file

@@ -105,3 +105,27 @@ func TestBootAnswerIsChecked(t *testing.T) {
 		t.Errorf("control characters kept: %v %+v", err, b.Sysctls[0])
 	}
 }
+
+// The unit runs the agent as root at every boot: the plan says when someone
+// other than root could replace it.
+func TestWritableByOthers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the files must belong to root")
+	}
+	dir := filepath.Join(t.TempDir(), "bin")
+	os.Mkdir(dir, 0o755)
+	exe := filepath.Join(dir, "lvsctl")
+	os.WriteFile(exe, []byte("x"), 0o755)
+	if why := writableByOthers(exe); why != "" {
+		t.Errorf("root's program in root's folder under the sticky /tmp: %s", why)
+	}
+	os.Chmod(dir, 0o777)
+	if why := writableByOthers(exe); !strings.Contains(why, dir+" can be written by group or others") {
+		t.Errorf("a folder anyone may write: %q", why)
+	}
+	os.Chmod(dir, 0o755)
+	os.Chown(exe, 1000, 1000)
+	if why := writableByOthers(exe); !strings.Contains(why, exe+" belongs to uid 1000") {
+		t.Errorf("another user's program: %q", why)
+	}
+}

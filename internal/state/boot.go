@@ -13,7 +13,10 @@ type Boot struct {
 	Systemd bool `json:"systemd"`
 	// Exe is the agent program the unit starts; Netns and StateDir are the
 	// arguments it is started with ("" for the defaults).
-	Exe      string `json:"exe"`
+	Exe string `json:"exe"`
+	// ExeRisk says why someone other than root could change Exe, which the
+	// unit runs as root at every boot ("" when only root can).
+	ExeRisk  string `json:"exeRisk,omitempty"`
 	Netns    string `json:"netns,omitempty"`
 	StateDir string `json:"stateDir,omitempty"`
 
