@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/lvsctl/lvsctl/internal/boot"
+	"github.com/lvsctl/lvsctl/internal/netnstest"
 	"github.com/lvsctl/lvsctl/internal/state"
 )
 
@@ -109,9 +110,7 @@ func TestBootAnswerIsChecked(t *testing.T) {
 // The unit runs the agent as root at every boot: the plan says when someone
 // other than root could replace it.
 func TestWritableByOthers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the files must belong to root")
-	}
+	netnstest.RequireRoot(t) // the files must belong to root
 	dir := filepath.Join(t.TempDir(), "bin")
 	os.Mkdir(dir, 0o755)
 	exe := filepath.Join(dir, "lvsctl")
