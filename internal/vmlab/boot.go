@@ -25,6 +25,8 @@ import _ "embed"
 //	                   leaves its output and status under /out/boot (log,
 //	                   sysctl.out, sysctl-netns-NAME.out, UNIT.out, UNIT.code,
 //	                   UNIT.unit); the status is 1 when anything failed.
+//	                   With --root-sysctl-only, systemd-sysctl runs in the
+//	                   root namespace only, as on a real boot.
 //
 // boot.sh says in detail what each does.
 //

@@ -142,6 +142,10 @@ VMLAB_SYSCTL
 #     a ConditionPathExists= does not hold); the unit file is copied to
 #     /out/boot/UNIT.unit.
 # /out/boot/log sums it up; the status is 1 when anything failed.
+#
+# boot_like_systemd --root-sysctl-only leaves out step 1 in the named
+# namespaces, as a real boot does: systemd-sysctl runs in the root namespace
+# only, and nothing reads /etc/netns/NAME/sysctl.d unless told to.
 boot_like_systemd() {
 	mkdir -p /out/boot
 	: >/out/boot/log
@@ -152,7 +156,7 @@ boot_like_systemd() {
 	echo "sysctl (root namespace): exit $_c" >>/out/boot/log
 	[ $_c = 0 ] || _fail=1
 	for _ns in /run/netns/*; do
-		[ -e "$_ns" ] || continue
+		[ -e "$_ns" ] && [ "$1" != --root-sysctl-only ] || continue
 		_ns=${_ns##*/}
 		_c=0
 		/sbin/ip netns exec "$_ns" /bin/sh /run/vmlab-boot/sysctl >/out/boot/sysctl-netns-$_ns.out 2>&1 || _c=$?

@@ -193,9 +193,13 @@ kept > /out/kept
 		}
 		t.Logf("the apply that removes the service:\n%s", b1.s("apply2"))
 
+		// As on a real boot, nothing applies the namespaces' sysctl.d
+		// files: lvsctl restore sets the ARP sysctls itself, before the
+		// VIP goes onto lo.
 		b2 := m.boot("reboot", Topology+DRNetwork, `
-c=0; boot_like_systemd > /out/bls 2>&1 || c=$?; echo $c > /out/bls.code
+c=0; boot_like_systemd --root-sysctl-only > /out/bls 2>&1 || c=$?; echo $c > /out/bls.code
 ip netns exec director ipvsadm -S -n > /out/save
+for ns in rs1 rs2; do arpsysctls $ns > /out/arp-$ns; done
 run drift lvsctl drift dr
 run plan lvsctl plan --detailed-exitcode dr
 kept > /out/kept
@@ -204,6 +208,15 @@ kept > /out/kept
 		wantSameTable(t, b1, b2)
 		if strings.Contains(b2.s("save"), ":8080") {
 			t.Errorf("after the reboot, the removed service is back:\n%s", b2.s("save"))
+		}
+		for _, ns := range []string{"rs1", "rs2"} {
+			if got, want := b2.s("arp-"+ns), "all 1 2\nlo 1 2\neth0 1 2\n"; got != want {
+				t.Errorf("after a reboot that ran no sysctl.d file in %s, its arp_ignore and arp_announce:\n%swant\n%s", ns, got, want)
+			}
+			out := b2.s("boot/lvsctl-restore-netns-" + ns + ".service.out")
+			if i, j := strings.Index(out, "arp_ignore"), strings.Index(out, "192.168.0.10/32 dev lo"); i < 0 || j < 0 || i > j {
+				t.Errorf("lvsctl restore in %s does not say it set arp_ignore before the VIP on lo:\n%s", ns, out)
+			}
 		}
 		wantCode(t, b2, "drift", 0)
 		wantCode(t, b2, "plan", 0)
