@@ -38,7 +38,10 @@ var (
 // BuildStatic builds the Go package pkg (an import path, or a path relative
 // to the calling test's folder) with CGO_ENABLED=0 and returns the path of
 // the static binary, to be put into the guest with Scenario.Binaries. Each
-// package is built once per test binary.
+// package is built once per test binary. The binaries are stripped of their
+// symbol table and DWARF (-ldflags "-s -w"; a panic still prints its stack):
+// lvsctl is 30% smaller, which every boot unpacks and every SSH test uploads
+// and hashes under software emulation.
 func BuildStatic(t testing.TB, pkg string) string {
 	t.Helper()
 	p, err := Build(pkg)
@@ -74,7 +77,7 @@ func BuildTags(pkg string, tags ...string) (string, error) {
 	sum := sha256.Sum256([]byte(key))
 	out := filepath.Join(dir, path.Base(pkg)+"-"+hex.EncodeToString(sum[:4]))
 	tmp := fmt.Sprintf("%s.%d.tmp", out, os.Getpid())
-	args := []string{"build", "-trimpath"}
+	args := []string{"build", "-trimpath", "-ldflags=-s -w"}
 	if len(tags) > 0 {
 		args = append(args, "-tags", strings.Join(tags, ","))
 	}
