@@ -89,7 +89,7 @@ mk rs1 eth0 192.168.0.101/24
 mk rs2 eth0 222.117.155.123/24
 ip -n rs2 route add 192.168.0.0/24 dev eth0
 ip -n director route add 222.117.155.123/32 dev ens33
-for i in $(seq 150 179) $(seq 200 229); do ip -n client addr add 192.168.0.$i/24 dev eth0; done
+for i in $(seq 150 179) $(seq 200 229); do echo "addr add 192.168.0.$i/24 dev eth0"; done | ip -n client -batch -
 ip netns exec rs1 namesrv rs1 &
 ip netns exec rs2 namesrv rs2 &
 sleep 1
