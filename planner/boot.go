@@ -33,22 +33,7 @@ func (c *Change) IsBoot() bool {
 
 // BootCounts returns how many files kept for boot the plan adds, changes and
 // removes.
-func (p *Plan) BootCounts() (add, change, destroy int) {
-	for _, c := range p.Changes {
-		if !c.IsBoot() {
-			continue
-		}
-		switch c.Action {
-		case Create:
-			add++
-		case Update:
-			change++
-		case Delete:
-			destroy++
-		}
-	}
-	return add, change, destroy
-}
+func (p *Plan) BootCounts() (add, change, destroy int) { return p.count(true) }
 
 // bootFiles plans the host's files kept for boot: lvsctl's sysctl file, the
 // state file and the unit, as the host's boot setting and its desired state

@@ -122,9 +122,12 @@ type Note struct {
 // Counts returns how many objects the plan adds, changes and destroys; a
 // replacement counts as one added and one destroyed, as in Terraform. Files
 // kept for boot are counted apart, by BootCounts.
-func (p *Plan) Counts() (add, change, destroy int) {
+func (p *Plan) Counts() (add, change, destroy int) { return p.count(false) }
+
+// count counts the changes to files kept for boot (boot) or the others.
+func (p *Plan) count(boot bool) (add, change, destroy int) {
 	for _, c := range p.Changes {
-		if c.IsBoot() {
+		if c.IsBoot() != boot {
 			continue
 		}
 		switch c.Action {

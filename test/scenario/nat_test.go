@@ -19,33 +19,15 @@ import (
 // real servers' default route is checked and reported, never changed.
 func TestNAT(t *testing.T) {
 	vmlab.Require(t)
-	cfg := labConfig(t, "nat", `	director: netns: "director"
-	rs1: netns: "rs1"
-	rs2: netns: "rs2"`)
+	cfg := labConfig(t, "nat", NATHosts)
 	r, err := vmlab.Run(context.Background(), vmlab.Scenario{
 		Name:     "nat",
 		Binaries: binaries(t),
 		Files:    map[string][]byte{"/lab/nat/cluster.cue": []byte(cfg)},
 		Script: `set -e
-ip link add br0 type bridge && ip link set br0 up
-ip link add br1 type bridge && ip link set br1 up
-veth() { # namespace, bridge, interface, address
-	ip link add $1-$2 type veth peer name $3 netns $1
-	ip link set $1-$2 master $2 up
-	ip -n $1 link set $3 up
-	ip -n $1 addr add $4 dev $3
-}
-for ns in client director rs1 rs2; do ip netns add $ns; ip -n $ns link set lo up; done
-veth client br0 eth0 211.47.13.2/24
-veth director br0 eth0 211.47.13.1/24
-veth director br1 eth1 10.0.0.234/24
-veth rs1 br1 eth0 10.0.0.101/24
-veth rs2 br1 eth0 10.0.0.102/24
-ip -n rs1 route add default via 10.0.0.234
-ip -n rs2 route add default via 10.0.0.1
-ip netns exec rs1 namesrv rs1 :8080 &
-ip netns exec rs2 namesrv rs2 :8080 &
-sleep 1
+` + NATNetwork + `
+# rs2's default route goes elsewhere: lvsctl reports it and changes nothing.
+ip -n rs2 route replace default via 10.0.0.1
 cd /lab
 cat /proc/sys/net/ipv4/ip_forward > /out/forward-root-before
 lvsctl plan nat > /out/plan1 2>/dev/null
