@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -44,7 +46,8 @@ type session struct {
 	loaded  *schema.Loaded
 	cluster *hosts.Cluster
 	opts    hosts.Options
-	targets []string // nil: every host
+	targets []string                 // nil: every host
+	live    map[string]*planner.Live // what the last plan was made against
 }
 
 // open loads dir, reporting problems the way validate does, and starts the
@@ -79,6 +82,36 @@ func open(ctx context.Context, cmd *cobra.Command, args []string, f hostFlags, r
 	return &session{loaded: loaded, cluster: c, opts: o, targets: targets}, nil
 }
 
+// openSaved starts the agents of the hosts a saved plan covers, reached as
+// the plan says, with the command line's flags for the rest.
+func openSaved(ctx context.Context, cmd *cobra.Command, sp *savedPlan, f hostFlags) (*session, error) {
+	if f.connectTimeout <= 0 || f.timeout <= 0 {
+		return nil, errorf("--connect-timeout and --timeout must be more than zero")
+	}
+	if len(f.targets) > 0 {
+		return nil, errorf("--target does not go with a saved plan: it covers the hosts it was made for (%s)", strings.Join(slices.Sorted(maps.Keys(sp.Live)), ", "))
+	}
+	o := hosts.Options{StateDir: f.stateDir, PersistRoot: f.persistRoot, Parallelism: f.parallelism, Progress: cmd.ErrOrStderr(),
+		ConnectTimeout: f.connectTimeout, Timeout: f.timeout, ExeFor: hooks.agentExe}
+	loaded := &schema.Loaded{Cluster: &schema.Cluster{Hosts: sp.Reach}, Hosts: sp.Desired}
+	c := hosts.Open(ctx, sp.Reach, slices.Sorted(maps.Keys(sp.Live)), o)
+	return &session{loaded: loaded, cluster: c, opts: o, targets: sp.Targets}, nil
+}
+
+// checkSaved reads every host of a saved plan again and returns its plan
+// when nothing moved since it was made.
+func (s *session) checkSaved(sp *savedPlan) (*planner.Plan, error) {
+	live := s.cluster.Gather(sp.Desired)
+	if err := s.cluster.Err(); err != nil {
+		return nil, unreachable(err)
+	}
+	if err := stale(sp, live); err != nil {
+		return nil, err
+	}
+	s.live = live
+	return sp.Plan, nil
+}
+
 // plan reads every open host and plans. It fails when any host could not be
 // opened or read, naming each.
 func (s *session) plan() (*planner.Plan, error) {
@@ -89,6 +122,7 @@ func (s *session) plan() (*planner.Plan, error) {
 	if err := s.cluster.Err(); err != nil {
 		return nil, unreachable(err)
 	}
+	s.live = live
 	return planner.MakeWith(s.loaded.Hosts, live, planner.Options{Targets: s.targets})
 }
 
@@ -155,17 +189,17 @@ func interrupted(ctx context.Context, err error) error {
 // readOnlyPlan is what plan shares with drift's strict mode: check -o, open
 // every host with agents that refuse changes, read them, plan, and close. A
 // signal ends every agent and ssh at once.
-func readOnlyPlan(cmd *cobra.Command, args []string, f hostFlags, output string) (*planner.Plan, error) {
+func readOnlyPlan(cmd *cobra.Command, args []string, f hostFlags, output string) (*planner.Plan, *session, error) {
 	if output != "text" && output != "json" {
-		return nil, errorf("-o takes text or json, not %q", output)
+		return nil, nil, errorf("-o takes text or json, not %q", output)
 	}
 	in := catchSignals(cmd.Context(), cmd.ErrOrStderr())
 	defer in.stop()
 	s, err := open(in.Hard, cmd, args, f, true)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer s.close(cmd.ErrOrStderr())
 	p, err := s.plan()
-	return p, interrupted(in.Hard, err)
+	return p, s, interrupted(in.Hard, err)
 }

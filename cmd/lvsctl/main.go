@@ -52,6 +52,6 @@ the director, and puts everything back if a step fails.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	addLimitFlags(root)
-	root.AddCommand(newValidate(), newPlan(), newApply(), newDrift(), newSchema(), newVersion(), newAgent(), newRestore())
+	root.AddCommand(newValidate(), newPlan(), newApply(), newDrift(), newSchema(), newVersion(), newAgent(), newRestore(), newShowPlan())
 	return root
 }
