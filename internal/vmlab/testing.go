@@ -74,7 +74,11 @@ func BuildTags(pkg string, tags ...string) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("vmlab: %w", err)
 	}
-	sum := sha256.Sum256([]byte(key))
+	// Two checkouts (a worktree under test while another is edited) must
+	// not replace each other's binaries: the module's folder is part of
+	// the name.
+	mod, _ := exec.Command(goTool(), "env", "GOMOD").Output()
+	sum := sha256.Sum256([]byte(key + "\x00" + strings.TrimSpace(string(mod))))
 	out := filepath.Join(dir, path.Base(pkg)+"-"+hex.EncodeToString(sum[:4]))
 	tmp := fmt.Sprintf("%s.%d.tmp", out, os.Getpid())
 	args := []string{"build", "-trimpath", "-ldflags=-s -w"}
