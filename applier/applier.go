@@ -263,7 +263,7 @@ func (a *Applier) drain(ctx context.Context, host string, h Host, d *planner.Dra
 // rollback undoes completed steps in reverse, on every host.
 func (a *Applier) rollback(stack []done, r *Report) {
 	if len(stack) > 0 {
-		a.progress("rolling back %d steps", len(stack))
+		a.progress("rolling back %d step%s", len(stack), map[bool]string{true: "", false: "s"}[len(stack) == 1])
 	}
 	for i := len(stack) - 1; i >= 0; i-- {
 		d := stack[i]

@@ -170,11 +170,28 @@ func (c *Cluster) Kill(why error) {
 	}
 }
 
-// Lock takes every host's lock.
-func (c *Cluster) Lock() error {
+// Lock takes every host's lock. A lock another lvsctl holds is tried again,
+// every half second, until wait has passed (0: not at all).
+func (c *Cluster) Lock(ctx context.Context, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
 	for _, name := range slices.Sorted(maps.Keys(c.Clients)) {
-		if err := c.Clients[name].Lock(); err != nil {
-			return err
+		said := false
+		for {
+			err := c.Clients[name].Lock()
+			var he *agent.HostError
+			held := errors.As(err, &he) && he.Err.Errno == "EWOULDBLOCK"
+			if !held || !time.Now().Before(deadline) {
+				return err
+			}
+			if !said {
+				c.progress("%s: another lvsctl holds the lock; waiting up to %v", name, time.Until(deadline).Round(time.Second))
+				said = true
+			}
+			select {
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			case <-time.After(min(500*time.Millisecond, time.Until(deadline))):
+			}
 		}
 	}
 	return nil

@@ -17,7 +17,8 @@ func newAgent() *cobra.Command {
 and apply, speaking JSON on stdin and stdout. It never opens a socket. lvsctl
 starts it itself, as a child process or through ssh; there is no reason to run
 it by hand.`,
-		Args: cobra.NoArgs,
+		Args:   cobra.NoArgs,
+		Hidden: true, // lvsctl's own: not for people
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if netns != "" {
 				if err := agent.EnterNetns(netns); err != nil {

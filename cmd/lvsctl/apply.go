@@ -63,7 +63,7 @@ file, is refused too.`,
 			if err := s.cluster.Err(); err != nil {
 				return interrupted(in.Hard, unreachable(err))
 			}
-			if err := s.cluster.Lock(); err != nil {
+			if err := s.cluster.Lock(in.Hard, f.lockTimeout); err != nil {
 				return interrupted(in.Hard, err)
 			}
 			var p *planner.Plan

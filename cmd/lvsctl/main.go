@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 
 	"github.com/spf13/cobra"
 )
@@ -49,9 +50,12 @@ the director, and puts everything back if a step fails.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
+	root.Version = versionString()
+	root.SetVersionTemplate(fmt.Sprintf("lvsctl {{.Version}} (%s, %s/%s)\n", runtime.Version(), runtime.GOOS, runtime.GOARCH))
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	addLimitFlags(root)
 	root.AddCommand(newValidate(), newPlan(), newApply(), newDrift(), newSchema(), newVersion(), newAgent(), newRestore(), newShowPlan())
+	addCompletions(root)
 	return root
 }

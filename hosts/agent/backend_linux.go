@@ -391,7 +391,7 @@ func (l *Linux) Lock() error {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return fmt.Errorf("another lvsctl holds the lock %s: wait for it to finish", path)
+			return fmt.Errorf("another lvsctl holds the lock %s: wait for it to finish, or use --lock-timeout (%w)", path, syscall.EWOULDBLOCK)
 		}
 		return fmt.Errorf("lock %s: %w", path, err)
 	}

@@ -157,6 +157,7 @@ var errnoNames = map[syscall.Errno]string{
 	syscall.EPERM: "EPERM", syscall.EACCES: "EACCES", syscall.EINVAL: "EINVAL",
 	syscall.ERANGE: "ERANGE", syscall.EBUSY: "EBUSY", syscall.EADDRNOTAVAIL: "EADDRNOTAVAIL",
 	syscall.ENODEV: "ENODEV", syscall.EOPNOTSUPP: "EOPNOTSUPP", syscall.ETIMEDOUT: "ETIMEDOUT",
+	syscall.EWOULDBLOCK: "EWOULDBLOCK",
 }
 
 func errnoName(e syscall.Errno) string {
