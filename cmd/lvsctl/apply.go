@@ -82,6 +82,7 @@ file, is refused too.`,
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "apply without asking")
+	cmd.Flags().DurationVar(&f.lockTimeout, "lock-timeout", 0, "how long to wait for another lvsctl's lock on a host (default: do not wait)")
 	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", 30*time.Second, "how long to wait for a removed real server's connections to end")
 	return cmd
 }

@@ -39,7 +39,6 @@ func (f *hostFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.targets, "target", nil, "work on this host only (repeatable); the others are not contacted")
 	cmd.Flags().DurationVar(&f.connectTimeout, "connect-timeout", agent.DefaultConnectTimeout, "how long a host may take to connect and answer first")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", agent.DefaultTimeout, "how long a request to a host may go without progress")
-	cmd.Flags().DurationVar(&f.lockTimeout, "lock-timeout", 0, "how long to wait for another lvsctl's lock on a host (default: do not wait)")
 }
 
 // session is a loaded configuration with an agent open on every host that
