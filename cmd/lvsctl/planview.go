@@ -9,19 +9,51 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/lvsctl/lvsctl/planner"
 )
 
+// formatVersion is the version of every JSON document lvsctl prints with
+// -o json (validate, validate --show, plan, show, apply, drift): "MAJOR.MINOR".
+// Within a major version fields are only ever added, never renamed, removed or
+// given another meaning; a minor version says fields were added. The JSON
+// Schemas in schema/json describe each document.
+const formatVersion = "1.0"
+
 // planJSON is the machine view of a plan: the same changes the text view
 // prints, with their steps; stable, and only ever grows.
 type planJSON struct {
-	Changes     []*planner.Change                   `json:"changes"`
-	Notes       []planner.Note                      `json:"notes"`
-	Inventories map[string]*planner.InventoryUpdate `json:"inventories,omitempty"`
-	Retired     []string                            `json:"retired,omitempty"`
-	Summary     summary                             `json:"summary"`
+	FormatVersion string                              `json:"format_version,omitempty"` // absent only inside apply's report
+	Changes       []changeJSON                        `json:"changes"`
+	Notes         []planner.Note                      `json:"notes"`
+	Inventories   map[string]*planner.InventoryUpdate `json:"inventories,omitempty"`
+	Retired       []string                            `json:"retired,omitempty"`
+	Summary       summary                             `json:"summary"`
+}
+
+// changeJSON is a change as JSON prints it: every field of planner.Change,
+// and its action in words as Terraform writes them.
+type changeJSON struct {
+	*planner.Change
+	Actions []string `json:"actions"`
+}
+
+// actionWords are Terraform's words for each action: a replacement is a
+// delete, then a create.
+func actionWords(a planner.Action) []string {
+	switch a {
+	case planner.Create:
+		return []string{"create"}
+	case planner.Update:
+		return []string{"update"}
+	case planner.Delete:
+		return []string{"delete"}
+	case planner.Replace:
+		return []string{"delete", "create"}
+	}
+	return []string{string(a)} // a new action fails the JSON Schema's test
 }
 
 type summary struct {
@@ -41,31 +73,64 @@ type summary struct {
 }
 
 func writePlanJSON(w io.Writer, p *planner.Plan) error {
+	return writeJSON(w, planView(p))
+}
+
+// planView is the plan as JSON prints it, also inside apply's report.
+func planView(p *planner.Plan) planJSON {
 	a, c, d := p.Counts()
 	adopt, release, hosts := p.InventoryCounts()
 	ba, bc, bd := p.BootCounts()
-	v := planJSON{Changes: p.Changes, Notes: p.Notes, Inventories: p.Inventories, Retired: p.Retired,
+	v := planJSON{FormatVersion: formatVersion, Changes: make([]changeJSON, len(p.Changes)), Notes: p.Notes,
+		Inventories: p.Inventories, Retired: p.Retired,
 		Summary: summary{a, c, d, adopt, release, hosts, ba, bc, bd}}
-	if v.Changes == nil {
-		v.Changes = []*planner.Change{}
+	for i, ch := range p.Changes {
+		v.Changes[i] = changeJSON{Change: ch, Actions: actionWords(ch.Action)}
 	}
 	if v.Notes == nil {
 		v.Notes = []planner.Note{}
 	}
+	return v
+}
+
+// writeJSON prints one JSON document, indented, as every -o json does.
+func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
 
-// colors are used only on a terminal and without NO_COLOR.
+// colors are used only on a terminal, and never with --no-color, with
+// NO_COLOR set (https://no-color.org) or with TERM=dumb.
 type colors struct{ on bool }
 
+// colorGate is the standard output of lvsctl's root command: it carries
+// --no-color to the views, which are handed only a writer.
+type colorGate struct {
+	io.Writer
+	off bool
+}
+
+// addColorFlag gives root the global --no-color flag. Call it after
+// root.SetOut: it wraps the writer set there.
+func addColorFlag(root *cobra.Command) {
+	g := &colorGate{Writer: root.OutOrStdout()}
+	root.PersistentFlags().BoolVar(&g.off, "no-color", false, "print no colour (neither does lvsctl with NO_COLOR set, TERM=dumb, or off a terminal)")
+	root.SetOut(g)
+}
+
 func colorsFor(w io.Writer) colors {
-	f, ok := w.(*os.File)
-	if !ok || os.Getenv("NO_COLOR") != "" {
+	if g, ok := w.(*colorGate); ok {
+		if g.off {
+			return colors{}
+		}
+		w = g.Writer
+	}
+	if os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
 		return colors{}
 	}
-	return colors{on: term.IsTerminal(int(f.Fd()))}
+	f, ok := w.(*os.File)
+	return colors{on: ok && term.IsTerminal(int(f.Fd()))}
 }
 
 func (c colors) warn(s string) string {

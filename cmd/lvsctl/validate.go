@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -21,7 +20,11 @@ checks it against lvsctl's schema and the rules LVS imposes, and prints one
 line per problem as file:line:col: field: message. It touches no host.
 
 With --show it also prints, host by host, every object the definition implies,
-each with the reason it exists.`,
+each with the reason it exists.
+
+-o json always prints one JSON document on stdout, valid or not: an invalid
+definition gives "valid": false and a diagnostic per problem (file, line,
+column, field path, message), and the exit status is 1.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "text" && output != "json" {
@@ -30,6 +33,9 @@ each with the reason it exists.`,
 			dir := "."
 			if len(args) == 1 {
 				dir = args[0]
+			}
+			if output == "json" {
+				return validateJSON(cmd, dir, show)
 			}
 			loaded, err := load(cmd, dir)
 			if err != nil {
@@ -42,16 +48,11 @@ each with the reason it exists.`,
 					countServices(loaded.Cluster), plural(countServices(loaded.Cluster)))
 				return nil
 			}
-			if output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(hostList(loaded))
-			}
 			return renderShow(cmd.OutOrStdout(), loaded)
 		},
 	}
 	cmd.Flags().BoolVar(&show, "show", false, "print every object the definition implies, host by host, with its reason")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "with --show: text or json")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
 }
 
