@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -133,5 +135,72 @@ func TestDriftTextfile(t *testing.T) {
 func TestEscapeLabel(t *testing.T) {
 	if got, want := escapeLabel("a\\b\"c\nd"), `a\\b\"c\nd`; got != want {
 		t.Errorf("escapeLabel = %s, want %s", got, want)
+	}
+}
+
+// The systemd service and the cron line in examples/monitoring run a drift
+// command line lvsctl accepts, and the alert rules use only the metrics
+// drift --textfile writes.
+func TestMonitoringExamples(t *testing.T) {
+	lines := map[string]string{}
+	for _, name := range []string{"lvsctl-drift.service", "lvsctl-drift.cron"} {
+		b, err := os.ReadFile(filepath.Join("../../examples/monitoring", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if _, cmd, ok := strings.Cut(l, "/usr/local/bin/lvsctl "); ok && !strings.HasPrefix(l, "#") {
+				cmd, _, _ = strings.Cut(cmd, ">")
+				lines[name] = cmd
+			}
+		}
+	}
+	if len(lines) != 2 {
+		t.Fatalf("lvsctl command lines found: %v", lines)
+	}
+	for name, l := range lines {
+		args := strings.Fields(l)
+		if len(args) < 4 || args[0] != "drift" || !slices.Contains(args, "--textfile") {
+			t.Errorf("%s: %q", name, l)
+			continue
+		}
+		// The same flags, on a definition that is not there: drift gets as
+		// far as loading it, and still writes the textfile.
+		prom := filepath.Join(t.TempDir(), "lvsctl.prom")
+		for i, a := range args {
+			switch {
+			case a == "/etc/lvsctl/cluster":
+				args[i] = filepath.Join(t.TempDir(), "cluster")
+			case i > 0 && args[i-1] == "--textfile":
+				args[i] = prom
+			}
+		}
+		code, _, errOut := lvsctl(t, args...)
+		if code != 1 || !strings.Contains(errOut, "no such directory") {
+			t.Errorf("%s: lvsctl %s: exit %d, %s", name, strings.Join(args, " "), code, errOut)
+		}
+		parseTextfile(t, prom)
+	}
+
+	rules, err := os.ReadFile("../../examples/monitoring/lvsctl-alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := []string{metricObjects, metricChecked, metricLastRun, metricLastSuccess}
+	for _, doc := range []string{string(rules), string(readme)} {
+		for _, m := range regexp.MustCompile(`lvsctl_drift_[a-z_]+`).FindAllString(doc, -1) {
+			if !slices.Contains(known, m) {
+				t.Errorf("a metric drift does not write: %s", m)
+			}
+		}
+	}
+	for _, m := range []string{metricObjects, metricChecked, metricLastSuccess} {
+		if !strings.Contains(string(rules), m) || !strings.Contains(string(readme), m) {
+			t.Errorf("no alert on %s in the rules and the README", m)
+		}
 	}
 }
