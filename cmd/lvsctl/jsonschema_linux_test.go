@@ -47,6 +47,16 @@ func TestJSONAndTextfileOnNamespace(t *testing.T) {
 		t.Fatalf("plan -o json: exit %d, %s\n%s", code, errOut, out)
 	}
 	checkJSON(t, "plan", out)
+	// A saved plan, shown as JSON: the plan's schema too.
+	saved := filepath.Join(t.TempDir(), "plan.lvsctl")
+	if code, _, errOut := cmd("plan", "--out", saved); code != 0 {
+		t.Fatalf("plan --out: exit %d, %s", code, errOut)
+	}
+	code, shown, errOut := lvsctl(t, "show", saved, "-o", "json")
+	if code != 0 {
+		t.Fatalf("show -o json: exit %d, %s", code, errOut)
+	}
+	checkJSON(t, "plan", shown)
 
 	// Not applied: drift finds the sysctl (and the files kept for boot).
 	code, out, _ = cmd("drift", "-o", "json", "--textfile", prom)
