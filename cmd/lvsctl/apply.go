@@ -19,6 +19,7 @@ import (
 func newApply() *cobra.Command {
 	var f hostFlags
 	var autoApprove bool
+	var output string
 	var drainTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "apply [DIR | FILE]",
@@ -40,6 +41,12 @@ changes nothing. A plan written by another lvsctl version, or a damaged
 file, is refused too.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "text" && output != "json" {
+				return errorf("-o takes text or json, not %q", output)
+			}
+			if output == "json" && !autoApprove && !isSavedPlanArg(args) {
+				return errorf("-o json prints no plan to confirm: use it with --auto-approve or a saved plan")
+			}
 			stderr := cmd.ErrOrStderr()
 			in := catchSignals(cmd.Context(), stderr)
 			defer in.stop()
@@ -77,11 +84,12 @@ file, is refused too.`,
 			}
 			// A saved plan was reviewed when it was made: apply it without
 			// asking, as Terraform does.
-			return execute(cmd, in, s, p, autoApprove || sp != nil, drainTimeout)
+			return execute(cmd, in, s, p, autoApprove || sp != nil, drainTimeout, output)
 		},
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "apply without asking")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text, or json (a report of what was done, failed and undone; needs --auto-approve or a saved plan)")
 	cmd.Flags().DurationVar(&f.lockTimeout, "lock-timeout", 0, "how long to wait for another lvsctl's lock on a host (default: do not wait)")
 	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", 30*time.Second, "how long to wait for a removed real server's connections to end")
 	return cmd
@@ -89,11 +97,17 @@ file, is refused too.`,
 
 // execute shows the plan, asks for "yes" unless approved, and applies it,
 // rolling back on a failure or a signal; it reports what happened.
-func execute(cmd *cobra.Command, in *interrupts, s *session, p *planner.Plan, approved bool, drainTimeout time.Duration) error {
+func execute(cmd *cobra.Command, in *interrupts, s *session, p *planner.Plan, approved bool, drainTimeout time.Duration, output string) error {
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
-	writePlanText(stdout, p, "will")
-	if p.Empty() {
-		return nil
+	if output == "json" {
+		if p.Empty() {
+			return writeApplyJSON(stdout, p, nil)
+		}
+	} else {
+		writePlanText(stdout, p, "will")
+		if p.Empty() {
+			return nil
+		}
 	}
 	if !approved {
 		if err := confirm(in.Hard, cmd); err != nil {
@@ -112,6 +126,15 @@ func execute(cmd *cobra.Command, in *interrupts, s *session, p *planner.Plan, ap
 	r := a.Apply(in.Soft, p)
 	for _, d := range r.Drained {
 		fmt.Fprintln(stderr, "warning: drain timed out:", d)
+	}
+	if output == "json" {
+		if err := writeApplyJSON(stdout, p, r); err != nil {
+			return err
+		}
+		if !r.OK() {
+			return exitError{1}
+		}
+		return nil
 	}
 	if !r.OK() {
 		fmt.Fprintf(stdout, "\nApply failed on %s at: %s\n  %s\n", r.Failed.Host, r.Failed.Step, r.Failed.Error)

@@ -53,6 +53,7 @@ the director, and puts everything back if a step fails.`,
 	root.Version = versionString()
 	root.SetVersionTemplate(fmt.Sprintf("lvsctl {{.Version}} (%s, %s/%s)\n", runtime.Version(), runtime.GOOS, runtime.GOARCH))
 	root.SetOut(stdout)
+	addColorFlag(root)
 	root.SetErr(stderr)
 	addLimitFlags(root)
 	root.AddCommand(newValidate(), newPlan(), newApply(), newDrift(), newSchema(), newVersion(), newAgent(), newRestore(), newShowPlan())

@@ -103,7 +103,14 @@ func TestShowJSON(t *testing.T) {
 		}
 		Routes []struct{ Destination, Gateway string }
 	}
-	if err := json.Unmarshal([]byte(out), &hosts); err != nil {
+	var report struct {
+		FormatVersion string `json:"format_version"`
+		Hosts         json.RawMessage
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil || report.FormatVersion != "1.0" {
+		t.Fatalf("not the JSON report: %v\n%s", err, out)
+	}
+	if err := json.Unmarshal(report.Hosts, &hosts); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
 	if len(hosts) != 3 || hosts[0].Name != "director" || len(hosts[0].Services) != 1 {

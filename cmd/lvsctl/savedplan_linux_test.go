@@ -89,3 +89,37 @@ func TestSavedPlan(t *testing.T) {
 		t.Errorf("second apply of the saved plan: exit %d\n%s", a.code, a.stderr.String())
 	}
 }
+
+// apply -o json through the real binary: the report of a rolled-back apply
+// and of a complete one, each valid against schema/json/apply.json; and -o
+// json without --auto-approve or a saved plan is refused, as it shows no
+// plan to confirm.
+func TestApplyJSONReport(t *testing.T) {
+	l := newNSLab(t, "rs1")
+	set := l.config("set", true)
+	if a := l.run("apply", "-o", "json", set); a.code != 1 || !strings.Contains(a.stderr.String(), "use it with --auto-approve or a saved plan") {
+		t.Errorf("apply -o json without --auto-approve: exit %d\n%s", a.code, a.stderr.String())
+	}
+	fail := l.start([]string{"LVSCTL_TEST_FAIL_AT=2"}, "apply", "--auto-approve", "-o", "json", set)
+	<-fail.done
+	var r struct {
+		Outcome string
+		Done    []struct{ Host, Step string }
+		Undone  []struct{ Host, Step string }
+		Failed  *struct{ Host, Step, Error string }
+	}
+	if err := json.Unmarshal(fail.stdout.Bytes(), &r); err != nil || fail.code != 1 || r.Outcome != "rolled-back" || r.Failed == nil || r.Failed.Host != "rs1" || len(r.Undone) != 1 {
+		t.Fatalf("a failing apply -o json: exit %d, %v\n%s\n%s", fail.code, err, fail.stdout.String(), fail.stderr.String())
+	}
+	checkJSON(t, "apply", fail.stdout.String())
+	ok := l.run("apply", "--auto-approve", "-o", "json", set)
+	if err := json.Unmarshal(ok.stdout.Bytes(), &r); err != nil || ok.code != 0 || r.Outcome != "applied" || r.Failed != nil {
+		t.Fatalf("apply -o json: exit %d, %v\n%s", ok.code, err, ok.stdout.String())
+	}
+	checkJSON(t, "apply", ok.stdout.String())
+	none := l.run("apply", "--auto-approve", "-o", "json", set)
+	if err := json.Unmarshal(none.stdout.Bytes(), &r); err != nil || none.code != 0 || r.Outcome != "no-changes" {
+		t.Fatalf("apply -o json with nothing to do: exit %d, %v\n%s", none.code, err, none.stdout.String())
+	}
+	checkJSON(t, "apply", none.stdout.String())
+}
