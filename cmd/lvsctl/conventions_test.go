@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -24,5 +26,24 @@ func TestConventions(t *testing.T) {
 	}
 	if _, out, _ := lvsctl(t, "__complete", "apply", ""); !strings.HasSuffix(strings.TrimSpace(out), ":0") {
 		t.Errorf("completion of apply's DIR or FILE:\n%q", out)
+	}
+}
+
+// Warnings (a service's VIP that is not in vips) are printed by validate
+// itself, not only by --show.
+func TestValidateWarns(t *testing.T) {
+	b, err := os.ReadFile("../../examples/direct-routing/cluster.cue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(b), `	vips: "192.168.0.10": {interface: "ens33", prefix: 32}`, "", 1)
+	if cfg == string(b) {
+		t.Fatal("could not remove the VIP from the example")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "cluster.cue"), []byte(cfg), 0o644)
+	code, out, _ := lvsctl(t, "validate", dir)
+	if code != 0 || !strings.Contains(out, "  warning: director: VIP 192.168.0.10 (service web) is not in vips") {
+		t.Errorf("validate: exit %d\n%s", code, out)
 	}
 }

@@ -46,6 +46,11 @@ column, field path, message), and the exit status is 1.`,
 					len(loaded.Cluster.Hosts), plural(len(loaded.Cluster.Hosts)),
 					len(loaded.Cluster.Directors), plural(len(loaded.Cluster.Directors)),
 					countServices(loaded.Cluster), plural(countServices(loaded.Cluster)))
+				for _, h := range hostList(loaded) {
+					for _, n := range h.Notes {
+						fmt.Fprintf(cmd.OutOrStdout(), "  warning: %s: %s\n", h.Name, n)
+					}
+				}
 				return nil
 			}
 			return renderShow(cmd.OutOrStdout(), loaded)
