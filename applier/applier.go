@@ -13,6 +13,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -145,7 +146,8 @@ func (a *Applier) Apply(ctx context.Context, p *planner.Plan) *Report {
 			it := items[i+k]
 			stack = append(stack, done{ch.Host, it.s.Op.String(), it.s.Undo})
 			r.Done = append(r.Done, ch.Host+": "+it.s.Op.String())
-			a.progress("%s: %s", ch.Host, it.s.Op)
+			// The operation, and the plan's line it belongs to.
+			a.progress("%s: %s   [%s %s %s]", ch.Host, it.s.Op, it.ch.Action, it.ch.Kind, it.ch.Object)
 		}
 		i += n
 		if err == nil {
@@ -288,7 +290,7 @@ func (a *Applier) rollback(stack []done, r *Report) {
 		}
 		if ok {
 			r.Undone = append(r.Undone, d.host+": "+d.what)
-			a.progress("undone on %s: %s", d.host, d.what)
+			a.progress("undone on %s: %s, by %s", d.host, d.what, opList(d.undo))
 		}
 	}
 }
@@ -329,3 +331,15 @@ func (a *Applier) progress(format string, args ...any) {
 }
 
 func sortedHosts[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// opList names operations for people: "a; b".
+func opList(ops []op.Op) string {
+	if len(ops) == 0 {
+		return "nothing (it changed nothing to undo)"
+	}
+	parts := make([]string, len(ops))
+	for i, o := range ops {
+		parts[i] = o.String()
+	}
+	return strings.Join(parts, "; ")
+}
