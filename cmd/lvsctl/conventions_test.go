@@ -47,3 +47,20 @@ func TestValidateWarns(t *testing.T) {
 		t.Errorf("validate: exit %d\n%s", code, out)
 	}
 }
+
+// validate --show --host NAME shows that host alone, in text and JSON; a
+// host that is not in the definition is an error.
+func TestShowOneHost(t *testing.T) {
+	code, out, _ := lvsctl(t, "validate", "--show", "--host", "rs1", "../../examples/direct-routing")
+	if code != 0 || !strings.HasPrefix(out, "rs1 (ssh 192.168.0.101)\n") || strings.Contains(out, "director (ssh") || strings.Contains(out, "rs2 (ssh") ||
+		!strings.Contains(out, "(default, lo and eth0 likewise)") {
+		t.Errorf("--host rs1: exit %d\n%s", code, out)
+	}
+	code, out, _ = lvsctl(t, "validate", "--show", "-o", "json", "--host", "rs1", "../../examples/direct-routing")
+	if code != 0 || strings.Count(out, `"name": "rs1"`) != 1 || strings.Contains(out, `"name": "rs2"`) {
+		t.Errorf("--host rs1 -o json: exit %d\n%s", code, out)
+	}
+	if code, _, errOut := lvsctl(t, "validate", "--show", "--host", "rs9", "../../examples/direct-routing"); code != 1 || !strings.Contains(errOut, "--host rs9: no such host") {
+		t.Errorf("--host rs9: exit %d, %s", code, errOut)
+	}
+}

@@ -49,7 +49,7 @@ type diagnostic struct {
 
 // validateJSON loads dir and prints validate's JSON (with show, with the
 // hosts); an invalid definition prints its diagnostics and exits 1.
-func validateJSON(cmd *cobra.Command, dir string, show bool) error {
+func validateJSON(cmd *cobra.Command, dir string, show bool, only string) error {
 	loaded, err := schema.LoadWith(dir, limitsOf(cmd))
 	if err != nil {
 		r := validateReport{FormatVersion: formatVersion, Dir: dir, Diagnostics: []diagnostic{}, Warnings: []planner.Note{}}
@@ -77,6 +77,9 @@ func validateJSON(cmd *cobra.Command, dir string, show bool) error {
 	}
 	if show {
 		r.Hosts = hostList(loaded)
+		if only != "" {
+			r.Hosts = slices.DeleteFunc(r.Hosts, func(h *state.Host) bool { return h.Name != only })
+		}
 	}
 	return writeJSON(cmd.OutOrStdout(), r)
 }

@@ -23,12 +23,17 @@ func hostList(l *schema.Loaded) []*state.Host {
 
 // renderShow prints what each host must have, one object a line, with the
 // reasons it exists after "#".
-func renderShow(w io.Writer, l *schema.Loaded) error {
+func renderShow(w io.Writer, l *schema.Loaded, only string) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	for i, h := range hostList(l) {
-		if i > 0 {
+	first := true
+	for _, h := range hostList(l) {
+		if only != "" && h.Name != only {
+			continue
+		}
+		if !first {
 			fmt.Fprintln(tw)
 		}
+		first = false
 		fmt.Fprintf(tw, "%s (%s)\n", h.Name, reach(l.Cluster.Hosts[h.Name]))
 		if h.Retired {
 			fmt.Fprintln(tw, "  retired: apply removes what lvsctl set here (as its inventory here says); then delete this entry")
@@ -36,9 +41,7 @@ func renderShow(w io.Writer, l *schema.Loaded) error {
 		if h.Exclusive {
 			line(tw, "ipvs table", "owned whole", []string{"ownership: \"exclusive\" in directors." + h.Name})
 		}
-		for _, s := range h.Sysctls {
-			line(tw, "sysctl "+s.Key, "= "+s.Value, s.Why)
-		}
+		showSysctls(tw, h.Sysctls)
 		for _, k := range h.Links {
 			line(tw, "link "+k.Name, k.Kind+" up", k.Why)
 		}
@@ -69,6 +72,77 @@ func renderShow(w io.Writer, l *schema.Loaded) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// showSysctls prints a host's sysctls. The per-interface keys that repeat
+// the first interface's keys, values and reasons (the ARP sysctls a real
+// server needs on all, default, lo and its interface) are folded into one
+// "likewise" line after the first interface's.
+func showSysctls(w io.Writer, sysctls []state.Sysctl) {
+	const conf = "net.ipv4.conf."
+	type leaf struct{ name, value, why string }
+	var ifaces []string
+	byIface := map[string][]leaf{}
+	var rest []state.Sysctl
+	for _, s := range sysctls {
+		tail, ok := strings.CutPrefix(s.Key, conf)
+		iface, name, ok2 := strings.Cut(tail, ".")
+		if !ok || !ok2 {
+			rest = append(rest, s)
+			continue
+		}
+		if _, seen := byIface[iface]; !seen {
+			ifaces = append(ifaces, iface)
+		}
+		byIface[iface] = append(byIface[iface], leaf{name, s.Value, strings.Join(s.Why, "; ")})
+	}
+	for _, s := range rest {
+		line(w, "sysctl "+s.Key, "= "+s.Value, s.Why)
+	}
+	same := func(a, b []leaf) bool {
+		if len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			if a[i] != b[i] {
+				return false
+			}
+		}
+		return true
+	}
+	// Interfaces with the same keys, values and reasons as an earlier one
+	// are folded into that one's "likewise" line.
+	var leaders []string
+	likewise := map[string][]string{}
+	for _, iface := range ifaces {
+		found := false
+		for _, l := range leaders {
+			if same(byIface[l], byIface[iface]) {
+				likewise[l] = append(likewise[l], iface)
+				found = true
+				break
+			}
+		}
+		if !found {
+			leaders = append(leaders, iface)
+		}
+	}
+	for _, l := range leaders {
+		for _, x := range byIface[l] {
+			fmt.Fprintf(w, "  sysctl %s%s.%s\t= %s\t# %s\n", conf, l, x.name, x.value, x.why)
+		}
+		if len(likewise[l]) > 0 {
+			fmt.Fprintf(w, "  ...\t\t(%s likewise)\n", andList(likewise[l]))
+		}
+	}
+}
+
+// andList joins names as "a, b and c".
+func andList(names []string) string {
+	if len(names) == 1 {
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 func line(w io.Writer, what, detail string, why []string) {

@@ -11,7 +11,7 @@ import (
 
 func newValidate() *cobra.Command {
 	var show bool
-	var output string
+	var output, host string
 	cmd := &cobra.Command{
 		Use:   "validate [DIR]",
 		Short: "Check a cluster definition against the schema and the LVS rules",
@@ -34,8 +34,11 @@ column, field path, message), and the exit status is 1.`,
 			if len(args) == 1 {
 				dir = args[0]
 			}
+			if host != "" && !show {
+				return fmt.Errorf("--host goes with --show")
+			}
 			if output == "json" {
-				return validateJSON(cmd, dir, show)
+				return validateJSON(cmd, dir, show, host)
 			}
 			loaded, err := load(cmd, dir)
 			if err != nil {
@@ -53,10 +56,14 @@ column, field path, message), and the exit status is 1.`,
 				}
 				return nil
 			}
-			return renderShow(cmd.OutOrStdout(), loaded)
+			if _, ok := loaded.Hosts[host]; host != "" && !ok {
+				return fmt.Errorf("--host %s: no such host in %s", host, dir)
+			}
+			return renderShow(cmd.OutOrStdout(), loaded, host)
 		},
 	}
 	cmd.Flags().BoolVar(&show, "show", false, "print every object the definition implies, host by host, with its reason")
+	cmd.Flags().StringVar(&host, "host", "", "with --show: this host only")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
 }
