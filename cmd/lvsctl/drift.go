@@ -186,7 +186,7 @@ func printDrift(cmd *cobra.Command, r *driftReport, output string) {
 		for _, o := range r.Objects {
 			fmt.Fprintf(out, "  %s: %s %s%s%s\n", o.Host, o.Kind, o.Object, describeChange(&planner.Change{Fields: o.Fields, Detail: o.Detail}), reasons(o.Why))
 		}
-		fmt.Fprintln(out, "lvsctl apply would put them back.")
+		fmt.Fprintf(out, "lvsctl apply would put %s back.\n", map[bool]string{true: "it", false: "them"}[len(r.Objects) == 1])
 	}
 	if len(r.Unknown) > 0 {
 		fmt.Fprintf(out, "Unknown: %d host%s could not be checked:\n", len(r.Unknown), plural(len(r.Unknown)))
