@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/lvsctl/lvsctl/internal/state"
 )
@@ -13,7 +14,7 @@ import (
 func LiveDiff(before, after *Live) []string {
 	var out []string
 	for _, f := range keyedFields(liveLines(before), liveLines(after)) {
-		out = append(out, fmt.Sprintf("%s: %s → %s", f.Name, f.Before, f.After))
+		out = append(out, fmt.Sprintf("%s: %s → %s", f.Name, paren(f.Before), paren(f.After)))
 	}
 	return out
 }
@@ -49,4 +50,12 @@ func liveLines(l *Live) map[string]string {
 		m["unit enabled"] = fmt.Sprint(b.UnitEnabled)
 	}
 	return m
+}
+
+// paren wraps settings that hold spaces, so "a, b → c" reads as two sides.
+func paren(v string) string {
+	if strings.ContainsAny(v, " ,") {
+		return "(" + v + ")"
+	}
+	return v
 }
