@@ -13,22 +13,31 @@ import (
 	"github.com/lvsctl/lvsctl/internal/netnstest"
 )
 
-// plan, apply and drift on this machine's kernel, with a host in a namespace
-// the test creates (a real server's side needs no IPVS).
-func TestPlanApplyDriftOnNamespace(t *testing.T) {
+// agentNamespace makes a network namespace for the test (named prefix and
+// random hex), removed when it ends, and has this test binary serve as the
+// agents of in-process lvsctl runs (see TestMain).
+func agentNamespace(t *testing.T, prefix string) string {
+	t.Helper()
 	netnstest.RequireRoot(t)
 	b := make([]byte, 4)
 	rand.Read(b)
-	ns := "lvsctl-c-" + hex.EncodeToString(b)
+	ns := prefix + hex.EncodeToString(b)
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
 		t.Fatalf("%v %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	exe, err := os.Executable() // the test binary runs the agent: see TestMain
+	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("LVSCTL_AGENT_EXE", exe)
+	return ns
+}
+
+// plan, apply and drift on this machine's kernel, with a host in a namespace
+// the test creates (a real server's side needs no IPVS).
+func TestPlanApplyDriftOnNamespace(t *testing.T) {
+	ns := agentNamespace(t, "lvsctl-c-")
 	dir := t.TempDir()
 	cfg := "package c\nhosts: rs1: {netns: \"" + ns + "\", sysctls: \"net.ipv4.conf.all.arp_ignore\": 1}\n"
 	if err := os.WriteFile(filepath.Join(dir, "c.cue"), []byte(cfg), 0o644); err != nil {

@@ -1,34 +1,17 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/lvsctl/lvsctl/internal/netnstest"
 )
 
 // plan -o json, drift -o json and drift --textfile through the command, on
 // a host in a namespace of this machine's kernel (a real server's side needs
 // no IPVS) and one whose namespace does not exist (unreachable).
 func TestJSONAndTextfileOnNamespace(t *testing.T) {
-	netnstest.RequireRoot(t)
-	b := make([]byte, 4)
-	rand.Read(b)
-	ns := "lvsctl-j-" + hex.EncodeToString(b)
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	exe, err := os.Executable() // the test binary runs the agent: see TestMain
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("LVSCTL_AGENT_EXE", exe)
+	ns := agentNamespace(t, "lvsctl-j-")
 	dir := filepath.Join(t.TempDir(), "edge")
 	os.Mkdir(dir, 0o755)
 	write := func(cfg string) {
@@ -75,7 +58,7 @@ func TestJSONAndTextfileOnNamespace(t *testing.T) {
 
 	// rs2 cannot be reached: exit 1 as before, rs2 not checked, and the
 	// last success stays the first run's.
-	write(rs1 + "hosts: rs2: netns: \"lvsctl-none-" + hex.EncodeToString(b) + "\"\n")
+	write(rs1 + "hosts: rs2: netns: \"lvsctl-none-" + strings.TrimPrefix(ns, "lvsctl-j-") + "\"\n")
 	code, out, _ = cmd("drift", "-o", "json", "--textfile", prom)
 	if code != 1 || !strings.Contains(out, `"unknown": [`) || !strings.Contains(out, `"host": "rs2"`) {
 		t.Fatalf("drift with rs2 unreachable: exit %d\n%s", code, out)
