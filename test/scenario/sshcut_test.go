@@ -56,7 +56,8 @@ ops lvsctl plan next > /out/plan-before 2>/dev/null
 ops lvsctl apply --auto-approve --drain-timeout 10s next > /out/apply2 2>/out/apply2.err &
 apply=$!
 i=0
-while ! grep -q "222.117.155.123:80$" /out/apply2.err 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+# (the director's weight-0 step for rs2, before its drain)
+while ! grep -qF "ipvs.update-dest TCP 192.168.0.10:80 -> 222.117.155.123:80   [" /out/apply2.err 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
 for p in $(ip netns pids rs2); do
 	cmd=$(tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null) || continue
 	case "$cmd" in *"[listener]"*) ;; "sshd: "*) kill $p 2>/dev/null || true;; esac
