@@ -275,6 +275,9 @@ func (h *hostPlan) bootNotes(b *state.Boot, keep *state.Host, mode string, w boo
 		h.note("%s runs %s as root at every boot, but %s: install lvsctl where only root can write (such as /usr/local/bin) and run it from there, or set agentPath",
 			w.UnitName(), b.Exe, b.ExeRisk)
 	}
+	for _, w := range b.SysctlWarnings {
+		h.note("boot-time sysctl configuration: %s (so a contradiction there may go unnoted)", w)
+	}
 	own := b.SysctlFile.Path
 	ownBase := path.Base(own)
 	want := sysctlLines(keep.Sysctls)

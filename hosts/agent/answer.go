@@ -157,6 +157,12 @@ func checkBoot(b *state.Boot) error {
 		x := &b.Sysctls[i]
 		x.Key, x.Value, x.File = Clean(x.Key), Clean(x.Value), Clean(x.File)
 	}
+	if len(b.SysctlWarnings) > 200 {
+		return errors.New("more boot warnings than an agent reports")
+	}
+	for i := range b.SysctlWarnings {
+		b.SysctlWarnings[i] = Clean(b.SysctlWarnings[i])
+	}
 	for i := range b.Restorers {
 		r := &b.Restorers[i]
 		r.Name, r.RulesFile, r.Why = Clean(r.Name), Clean(r.RulesFile), Clean(r.Why)

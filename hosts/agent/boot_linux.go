@@ -84,12 +84,10 @@ func (l *Linux) gatherBoot() (*state.Boot, error) {
 	b.UnitLink = w.UnitLink()
 	b.UnitEnabled = l.unitEnabled()
 	fsys := os.DirFS(l.Root)
-	var warnings []string
-	b.Sysctls, warnings, err = boot.ReadSysctlConfig(fsys, w.Netns)
+	b.Sysctls, b.SysctlWarnings, err = boot.ReadSysctlConfig(fsys, w.Netns)
 	if err != nil {
 		return nil, fmt.Errorf("reading the boot-time sysctl configuration: %w", err)
 	}
-	_ = warnings // the settings found are what matters; a skipped file only narrows the notes
 	b.Restorers = boot.FindRestorers(fsys)
 	return b, nil
 }
@@ -203,7 +201,7 @@ func (l *Linux) backup(file string) error {
 	if err := os.MkdirAll(l.StateDir, 0o700); err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(l.StateDir, filepath.Base(l.where.BackupPath(file))), data, 0o600)
+	return writeAtomic(l.where.BackupPath(file), data, 0o600)
 }
 
 func (l *Linux) writeBoot(b *Boot) error {
@@ -255,7 +253,7 @@ func (l *Linux) revertBoot(b *Boot) error {
 		}
 		return removeSynced(l.diskPath(b.File))
 	}
-	data, err := os.ReadFile(filepath.Join(l.StateDir, filepath.Base(l.where.BackupPath(b.File))))
+	data, err := os.ReadFile(l.where.BackupPath(b.File))
 	if err != nil {
 		return fmt.Errorf("no copy of %s from before lvsctl changed it: %w", p, err)
 	}

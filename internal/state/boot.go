@@ -33,6 +33,9 @@ type Boot struct {
 	// makes, in the order systemd-sysctl applies them (the last one of a key
 	// wins), lvsctl's own file included.
 	Sysctls []SysctlSetting `json:"sysctls,omitempty"`
+	// SysctlWarnings say what of that configuration could not be read (a
+	// file too large, a line too long), so the notes may miss something.
+	SysctlWarnings []string `json:"sysctlWarnings,omitempty"`
 	// Restorers are the distribution's own services that restore an IPVS
 	// table at boot.
 	Restorers []Restorer `json:"restorers,omitempty"`
