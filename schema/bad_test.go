@@ -518,7 +518,28 @@ hosts: rs1: sysctls: "net.ipv4.conf.eth0;reboot.rp_filter": 0
 		files: map[string]string{"c.cue": base, "x.cue": `package c
 hosts: rs1: sysctls: "net.ipv4.conf.eth0.100.arp_ignore": 1
 `},
-		want: []string{`x.cue:2:22: hosts.rs1.sysctls."net.ipv4.conf.eth0.100.arp_ignore": |interface "eth0.100" contains ".", which sysctl(8) keys cannot name`},
+		want: []string{`x.cue:2:22: hosts.rs1.sysctls."net.ipv4.conf.eth0.100.arp_ignore": |the dots of interface "eth0.100" are written "/": net.ipv4.conf.eth0/100.arp_ignore`},
+	},
+	{
+		name: "sysctl in /proc/sys path form",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: sysctls: "net/ipv4/conf/eth0.100/arp_ignore": 1
+`},
+		want: []string{`x.cue:2:22: hosts.rs1.sysctls."net/ipv4/conf/eth0.100/arp_ignore": |contains "/" where a dot belongs; sysctl(8) writes keys with dots`},
+	},
+	{
+		name: "sysctl with a slash outside the interface",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: rs1: sysctls: "net.ipv4.conf.eth0/100/../arp_ignore": 1
+`},
+		want: []string{`x.cue:2:22: hosts.rs1.sysctls."net.ipv4.conf.eth0/100/../arp_ignore": |has an empty component ("..")`},
+	},
+	{
+		name: "interface with an empty part between dots",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+hosts: lb: interface: "eth0..100"
+`},
+		want: []string{`x.cue:2:12: hosts.lb.interface: |interface name "eth0..100" cannot be named in a sysctl key`},
 	},
 	{
 		name: "interface name of 16 bytes",
@@ -734,6 +755,54 @@ directors: lb: sysctls: {
 `})
 	if _, err := Load(dir); err != nil {
 		t.Fatalf("policy sysctls refused: %v", err)
+	}
+}
+
+// VLANs and other dotted interface names are a host's interface, a VIP's
+// interface and the interface of a declared sysctl, which is written as
+// sysctl(8) writes it (net.ipv4.conf.bond0/100.arp_filter); the ARP sysctls
+// derived for the host's interface are named the same way.
+func TestDottedInterfaces(t *testing.T) {
+	dir := writeCase(t, map[string]string{"c.cue": `package c
+
+hosts: {
+	lb: {local: true}
+	rs1: {netns: "rs1", interface: "bond0.100", sysctls: "net.ipv4.conf.bond0/100.arp_filter": 1}
+}
+directors: lb: {
+	vips: "192.0.2.10": interface: "eth0.10"
+	services: web: {
+		address: "192.0.2.10"
+		port:    80
+		realServers: rs1: {address: "198.51.100.1", host: "rs1"}
+	}
+}
+`})
+	l, err := Load(dir)
+	if err != nil {
+		t.Fatalf("dotted interface names: %v", err)
+	}
+	got := map[string]string{}
+	for _, s := range l.Hosts["rs1"].Sysctls {
+		got[s.Key] = s.Value
+	}
+	for key, want := range map[string]string{
+		"net.ipv4.conf.bond0/100.arp_filter":   "1",
+		"net.ipv4.conf.bond0/100.arp_ignore":   "1",
+		"net.ipv4.conf.bond0/100.arp_announce": "2",
+		"net.ipv4.conf.lo.arp_ignore":          "1",
+	} {
+		if got[key] != want {
+			t.Errorf("rs1's %s = %q, want %q (all: %v)", key, got[key], want, got)
+		}
+	}
+	for key := range got {
+		if strings.Contains(key, "bond0.100") {
+			t.Errorf("rs1 has %s, a key naming the VLAN with its dot", key)
+		}
+	}
+	if a := l.Hosts["lb"].Addresses; len(a) != 1 || a[0].Interface != "eth0.10" {
+		t.Errorf("lb's addresses = %+v, want the VIP on eth0.10", a)
 	}
 }
 

@@ -2,7 +2,6 @@ package schema
 
 import (
 	"fmt"
-	"math/bits"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -101,10 +100,9 @@ func (k *checker) host(p at, h *Host) {
 		k.err(p.to("agentPath"), names.CheckAgentBinary(h.AgentPath))
 	}
 	if h.Interface != "" {
-		k.err(p.to("interface"), names.CheckInterfaceName(h.Interface))
-		if strings.Contains(h.Interface, ".") {
-			k.errf(p.to("interface"), "interface %q contains \".\", which sysctl(8) keys cannot name; lvsctl sets per-interface ARP sysctls on it", h.Interface)
-		}
+		// lvsctl sets per-interface ARP sysctls on it, so it must be
+		// nameable in a sysctl key (a VLAN's eth0.100 is, as eth0/100).
+		k.err(p.to("interface"), names.CheckSysctlInterface(h.Interface))
 	}
 	k.sysctls(p.to("sysctls"), h.Sysctls)
 	if h.Retired {
@@ -266,12 +264,17 @@ func (k *checker) service(p at, d *Director, s *Service) (string, bool) {
 			k.errf(p.to("fwmark"), "a firewall-mark service has no protocol, address or port of its own: its mark group says which packets it takes")
 			ok = false
 		}
-		fam := k.markFamily(p, d, s)
+		fam, grouped := k.markFamily(p, d, s)
 		if s.Family != "" && fam != "" && s.Family != fam {
 			k.errf(p.to("family"), "family is %s but mark %d's groups are %s", s.Family, s.FWMark, fam)
 			ok = false
 		}
-		if s.Family == "" {
+		switch {
+		case !grouped && s.Family == "":
+			// The rules that set the mark are someone else's (iptables,
+			// another nftables table); derive notes it.
+			s.Family = "ipv4"
+		case s.Family == "":
 			s.Family = fam
 		}
 		if s.Family == "" {
@@ -320,8 +323,10 @@ func (k *checker) service(p at, d *Director, s *Service) (string, bool) {
 }
 
 // markFamily returns the family of the mark groups carrying s's mark, and
-// reports a missing group or groups of mixed families.
-func (k *checker) markFamily(p at, d *Director, s *Service) string {
+// reports groups of mixed families. grouped is false when no group on the
+// director sets the mark: rules lvsctl does not own set it, and the service's
+// family is its own family field (IPv4 when that is left out).
+func (k *checker) markFamily(p at, d *Director, s *Service) (fam string, grouped bool) {
 	fams := map[string]bool{}
 	groups := 0
 	for _, name := range sortedKeys(d.Marks) {
@@ -333,18 +338,17 @@ func (k *checker) markFamily(p at, d *Director, s *Service) string {
 		}
 	}
 	switch {
-	case groups > 0 && len(fams) == 0:
-		return "" // the group's own address is wrong, and reported there
+	case groups == 0:
+		return "", false
 	case len(fams) == 0:
-		k.errf(p.to("fwmark"), "no mark group on this director sets mark %d: add one under marks (address, protocol, ports)", s.FWMark)
-		return ""
+		return "", true // the group's own address is wrong, and reported there
 	case len(fams) == 1:
 		for f := range fams {
-			return f
+			return f, true
 		}
 	}
 	k.errf(p.to("fwmark"), "mark %d is set for both IPv4 and IPv6 addresses; a firewall-mark service has one family, use two marks", s.FWMark)
-	return ""
+	return "", true
 }
 
 func (k *checker) persistence(p at, s *Service) {
@@ -362,11 +366,10 @@ func (k *checker) persistence(p at, s *Service) {
 			k.errf(p.to("netmask"), "%q is not an IPv4 netmask such as 255.255.255.0", ps.Netmask)
 			break
 		}
+		// Any mask, contiguous or not (255.255.0.255): the kernel ANDs
+		// the client's address with it, and ipvsadm -M takes it too.
 		v := m.As4()
-		word := uint32(v[0])<<24 | uint32(v[1])<<16 | uint32(v[2])<<8 | uint32(v[3])
-		if ones := bits.LeadingZeros32(^word); word<<ones != 0 {
-			k.errf(p.to("netmask"), "netmask %s is not contiguous", ps.Netmask)
-		}
+		ps.mask = uint32(v[0])<<24 | uint32(v[1])<<16 | uint32(v[2])<<8 | uint32(v[3])
 	case ps.Prefix != nil:
 		if s.Family == "ipv4" && *ps.Prefix > 32 {
 			k.errf(p.to("prefix"), "prefix /%d is too long for an IPv4 service (0 to 32)", *ps.Prefix)
@@ -393,8 +396,8 @@ func (k *checker) realServers(p at, s *Service) {
 			continue
 		}
 		r.addr = addr
-		if !addr.IsGlobalUnicast() {
-			k.errf(rp.to("address"), "%s is not a unicast address the kernel accepts for a real server", addr)
+		if why := realServerAddrProblem(addr); why != "" {
+			k.errf(rp.to("address"), "%s is %s, which the kernel refuses for a real server", addr, why)
 		}
 		if s.Family != "" && familyOf(addr) != s.Family && r.Forward != "tun" {
 			k.errf(rp.to("address"), "real server %s is %s but the service is %s; only tunnel forwarding may mix families", addr, familyOf(addr), s.Family)
@@ -424,25 +427,40 @@ func (k *checker) realServers(p at, s *Service) {
 	}
 }
 
-// realServerPort fills in the port and refuses port mapping where the packet
-// is not rewritten (direct routing and tunnelling).
+// realServerPort fills in the port. Direct routing and tunnelling deliver
+// the packet unchanged, so a port other than the service's means nothing to
+// them; the kernel keeps it all the same, and derive notes it.
 func (k *checker) realServerPort(rp at, s *Service, r *RealServer) {
 	svcPort := s.Port // 0 for a firewall-mark service
 	if r.Port == nil {
 		r.Port = &svcPort
 		return
 	}
-	if r.Forward != "nat" && *r.Port != svcPort {
-		what := fmt.Sprintf("the service's port %d", svcPort)
-		if s.FWMark != 0 {
-			what = "no port (a firewall-mark service keeps the client's port)"
-		}
-		k.errf(rp.to("port"), "%s forwarding cannot map ports (the packet reaches the real server unchanged): use %s, or leave port out", forwardName(r.Forward), what)
-		return
-	}
 	if r.Forward == "nat" && *r.Port == 0 && s.FWMark == 0 {
 		k.errf(rp.to("port"), "port 0 is only meaningful for a firewall-mark service")
 	}
+}
+
+// realServerAddrProblem says why the kernel refuses addr as a real server
+// ("" when it accepts it). IPVS takes a destination whose IPv4 address is
+// unicast or the director's own (RTN_LOCAL: 127.0.0.11, its own interface
+// address), and an IPv6 unicast address that is not link-local (unless the
+// director's own, which lvsctl cannot tell here). A subnet's broadcast address
+// is refused too, but only the director's routes say which that is.
+func realServerAddrProblem(a netip.Addr) string {
+	switch {
+	case a.IsUnspecified():
+		return "unspecified"
+	case a.IsMulticast():
+		return "a multicast address"
+	case a.Is4() && a.As4()[0] == 0:
+		return "in 0.0.0.0/8 (\"this network\")"
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "the broadcast address"
+	case a.Is6() && a.IsLinkLocalUnicast():
+		return "an IPv6 link-local address"
+	}
+	return ""
 }
 
 func (k *checker) tunnel(rp at, r *RealServer) {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/lvsctl/lvsctl/internal/names"
 	"github.com/lvsctl/lvsctl/internal/state"
 )
 
@@ -94,6 +95,8 @@ func (b *hostBuilder) arpSysctls(host *Host, why string, dev string) {
 		ifaces = append(ifaces, host.Interface)
 	}
 	for _, i := range ifaces {
+		// A VLAN's key names eth0.100 as sysctl(8) does: eth0/100.
+		i = names.SysctlInterface(i)
 		b.need("net.ipv4.conf."+i+".arp_ignore", "1", why, arpIgnoreOK)
 		b.need("net.ipv4.conf."+i+".arp_announce", "2", why, arpAnnounceOK)
 	}

@@ -7,7 +7,9 @@
 // net.ipv4, net.ipv6, net.core and net.netfilter are reachable, and no key
 // can climb out of /proc/sys. A key maps to a path as sysctl(8) maps it: each
 // dot is a directory separator, so net.ipv4.conf.eth0.rp_filter is
-// /proc/sys/net/ipv4/conf/eth0/rp_filter.
+// /proc/sys/net/ipv4/conf/eth0/rp_filter, and a "/" is a dot within an
+// interface's name, so net.ipv4.conf.eth0/100.rp_filter (the VLAN eth0.100)
+// is /proc/sys/net/ipv4/conf/eth0.100/rp_filter.
 //
 // /proc/sys/net shows the network namespace of the thread that opens the
 // file, so these functions act on the namespace of the calling OS thread: the

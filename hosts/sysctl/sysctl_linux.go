@@ -98,6 +98,8 @@ func errnoOf(err error) error {
 }
 
 // path is key's file below /proc/sys. Keys reaching here have passed
-// names.CheckSysctlKey, so their components are plain names and every dot is a
-// separator, as sysctl(8) reads a dotted key.
-func path(key string) string { return strings.ReplaceAll(key, ".", "/") }
+// names.CheckSysctlKey or names.CheckSysctlPath, so their components are
+// plain names, every dot is a separator and a "/" is a dot within an
+// interface's name, as sysctl(8) reads a dotted key
+// (net.ipv4.conf.eth0/100.arp_ignore is net/ipv4/conf/eth0.100/arp_ignore).
+func path(key string) string { return names.SysctlProcPath(key) }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/lvsctl/lvsctl/internal/state"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,6 +19,9 @@ func TestPath(t *testing.T) {
 		"net.ipv4.conf.eth0.rp_filter":     "net/ipv4/conf/eth0/rp_filter",
 		"net.ipv4.conf.all.arp_announce":   "net/ipv4/conf/all/arp_announce",
 		"net.ipv6.conf.ens33-1.forwarding": "net/ipv6/conf/ens33-1/forwarding",
+		// A VLAN: sysctl(8) writes the dot of its name as "/".
+		"net.ipv4.conf.eth0/100.arp_ignore":    "net/ipv4/conf/eth0.100/arp_ignore",
+		"net.ipv6.conf.bond0/10/20.forwarding": "net/ipv6/conf/bond0.10.20/forwarding",
 	} {
 		if got := path(key); got != want {
 			t.Errorf("path(%q) = %q, want %q", key, got, want)
@@ -39,8 +43,14 @@ func TestRefusedBeforeTheFilesystem(t *testing.T) {
 		key, value string
 		want       string // part of the message
 	}{
-		{key: "../../etc/passwd", want: `contains "/"`},
+		{key: "../../etc/passwd", want: `empty component`},
 		{key: "net/ipv4/ip_forward", want: `contains "/"`},
+		{key: "net.ipv4.conf.eth0/../arp_ignore", want: `empty component`},
+		{key: "net.ipv4.conf.eth0/.arp_ignore", want: `empty component`},
+		{key: "net.ipv4.conf.//.arp_ignore", want: `contains "/"`},
+		{key: "net.ipv4.conf.a//b.arp_ignore", want: `contains "/"`},
+		{key: "net.ipv4.vs/x.am_droprate", want: `contains "/" outside an interface name`},
+		{key: "net.ipv4.conf.eth0/100", want: `contains "/" outside an interface name`},
 		{key: "net.ipv4..ip_forward", want: `empty component`},
 		{key: "net.ipv4.conf.lo.arp_ignore.", want: `empty component`},
 		{key: "kernel.core_pattern", value: "|/bin/sh", want: `"kernel.core_pattern" is not one lvsctl manages`},
@@ -90,6 +100,36 @@ func TestReadWrite(t *testing.T) {
 		if got, err := Read(key); err != nil || got != v {
 			t.Errorf("after Write(%s, %s), Read = %q, %v", key, v, got, err)
 		}
+	}
+}
+
+// A VLAN's key in sysctl(8)'s form (net.ipv4.conf.eth0/100.arp_ignore)
+// reaches /proc/sys/net/ipv4/conf/eth0.100 and no other interface's file:
+// the namespace holds eth0 too, and its value stays as it was.
+func TestDottedInterface(t *testing.T) {
+	netnstest.Enter(t)
+	// The host kernel has neither VLANs nor dummies: a veth pair carries
+	// the names (the kernel's conf directory is named by the device alone).
+	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth0"}, PeerName: "eth0.100"}); err != nil {
+		t.Fatalf("add veth eth0 and eth0.100: %v", err)
+	}
+	const key = "net.ipv4.conf.eth0/100.arp_ignore"
+	if err := Write(key, "1"); err != nil {
+		t.Fatalf("Write(%s, 1): %v", key, err)
+	}
+	if got, err := Read(key); err != nil || got != "1" {
+		t.Errorf("Read(%s) = %q, %v; want \"1\"", key, got, err)
+	}
+	b, err := os.ReadFile("/proc/sys/net/ipv4/conf/eth0.100/arp_ignore")
+	if err != nil || string(b) != "1\n" {
+		t.Errorf("/proc/sys/net/ipv4/conf/eth0.100/arp_ignore = %q, %v; want \"1\\n\"", b, err)
+	}
+	if got, err := Read("net.ipv4.conf.eth0.arp_ignore"); err != nil || got != "0" {
+		t.Errorf("eth0's own arp_ignore = %q, %v; want it left at \"0\"", got, err)
+	}
+	// The same name written with a dot is refused, naming sysctl(8)'s form.
+	if err := Write("net.ipv4.conf.eth0.100.arp_ignore", "1"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "net.ipv4.conf.eth0/100.arp_ignore") {
+		t.Errorf("Write with the dotted name: %v, want a refusal naming net.ipv4.conf.eth0/100.arp_ignore", err)
 	}
 }
 

@@ -16,8 +16,12 @@ import (
 // equal).
 //
 // In a pattern, "*" stands for one interface name (as CheckInterfaceName
-// admits it), or all or default. Interface names with "." cannot appear:
-// sysctl(8) reads every dot of a key as a separator.
+// admits it), or all or default. Keys are written as sysctl(8) writes them:
+// dots between components, and "/" for a dot inside an interface name, so
+// the VLAN eth0.100's arp_ignore is net.ipv4.conf.eth0/100.arp_ignore (the
+// file /proc/sys/net/ipv4/conf/eth0.100/arp_ignore). procps's sysctl and
+// systemd-sysctl both read such a key by swapping dots and slashes when its
+// first separator is a dot (SysctlProcPath).
 
 type sysctlGroup struct {
 	why  string   // the LVS need, for the README
@@ -171,8 +175,47 @@ const SysctlPrefixes = "net.ipv4., net.ipv6., net.core., net.netfilter."
 const sysctlPolicyNote = "(lvsctl writes only the LVS sysctls listed in the README's sysctl policy)"
 
 // sysctlKey admits keys whose components are plain names: letters, digits,
-// "_" and "-", and "+" and "@", which interface names may hold.
-var sysctlKey = regexp.MustCompile(`^[A-Za-z0-9_+@-]+(\.[A-Za-z0-9_+@-]+)*$`)
+// "_" and "-", and "+" and "@", which interface names may hold; and "/"
+// between such names, which checkSysctlShape admits only in the interface of
+// a per-interface key, where it stands for a ".".
+var sysctlKey = regexp.MustCompile(`^[A-Za-z0-9_+@-]+(/[A-Za-z0-9_+@-]+)*(\.[A-Za-z0-9_+@-]+(/[A-Za-z0-9_+@-]+)*)*$`)
+
+// SysctlInterface is an interface's name as it stands in a sysctl key: each
+// "." written "/", as sysctl(8) writes it (eth0.100 is eth0/100). The name
+// must pass CheckSysctlInterface.
+func SysctlInterface(name string) string { return strings.ReplaceAll(name, ".", "/") }
+
+// CheckSysctlInterface reports why an interface cannot be named in a
+// per-interface sysctl key, or nil: it must pass CheckInterfaceName, and its
+// dots, each written "/" in the key, must separate non-empty parts, so that
+// the key has no empty component (a VLAN such as eth0.100 passes; "eth0."
+// does not).
+func CheckSysctlInterface(name string) error {
+	if err := CheckInterfaceName(name); err != nil {
+		return err
+	}
+	if strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") || strings.Contains(name, "..") {
+		return fmt.Errorf("interface name %q cannot be named in a sysctl key: sysctl(8) writes its dots as \"/\", and a leading, trailing or doubled dot leaves an empty component", name)
+	}
+	return nil
+}
+
+// SysctlProcPath is key's file below /proc/sys, as sysctl(8) and
+// systemd-sysctl find it: every "." is a directory separator and every "/"
+// a "." within a name (net.ipv4.conf.eth0/100.rp_filter is
+// net/ipv4/conf/eth0.100/rp_filter). key must have passed CheckSysctlPath or
+// CheckSysctlKey, which admit "/" only inside an interface's name.
+func SysctlProcPath(key string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '.':
+			return '/'
+		case '/':
+			return '.'
+		}
+		return r
+	}, key)
+}
 
 // CheckSysctlKey reports why key is not a sysctl lvsctl will write, or nil.
 // A key must be on the policy above; a key that could climb out of
@@ -209,8 +252,6 @@ func checkSysctlShape(key string) error {
 		return fmt.Errorf("sysctl key is empty")
 	case len(key) > 200:
 		return fmt.Errorf("sysctl key %q is longer than 200 bytes", key)
-	case strings.Contains(key, "/"):
-		return fmt.Errorf("sysctl key %q contains \"/\"; write keys with dots, as sysctl(8) does", key)
 	case strings.Contains(key, ".."):
 		return fmt.Errorf("sysctl key %q has an empty component (\"..\")", key)
 	case strings.HasPrefix(key, ".") || strings.HasSuffix(key, "."):
@@ -223,6 +264,34 @@ func checkSysctlShape(key string) error {
 			return fmt.Errorf("sysctl key %q contains a control or non-ASCII character", key)
 		}
 	}
+	if strings.Contains(key, "/") {
+		return checkSysctlSlashes(key)
+	}
+	return nil
+}
+
+// checkSysctlSlashes admits a "/" only where sysctl(8) writes one: for a "."
+// inside the interface name of a per-interface key (net.ipv4.conf.IFACE.NAME
+// or net.ipv6.conf.IFACE.NAME), between non-empty parts of a valid name. A
+// key in /proc/sys's path form (net/ipv4/ip_forward) is refused: lvsctl
+// names every key one way, so that a key is one object.
+func checkSysctlSlashes(key string) error {
+	const how = "sysctl(8) writes keys with dots, and \"/\" only for a \".\" inside an interface name (net.ipv4.conf.eth0/100.arp_ignore for the VLAN eth0.100)"
+	if strings.IndexAny(key, "./") == strings.IndexByte(key, '/') {
+		return fmt.Errorf("sysctl key %q contains \"/\" where a dot belongs; %s", key, how)
+	}
+	parts := strings.Split(key, ".")
+	for i, p := range parts {
+		if !strings.Contains(p, "/") {
+			continue
+		}
+		if i != 3 || len(parts) < 5 || parts[0] != "net" || parts[1] != "ipv4" && parts[1] != "ipv6" || parts[2] != "conf" {
+			return fmt.Errorf("sysctl key %q contains \"/\" outside an interface name; %s", key, how)
+		}
+		if err := CheckSysctlInterface(strings.ReplaceAll(p, "/", ".")); err != nil {
+			return fmt.Errorf("sysctl key %q contains \"/\": %w", key, err)
+		}
+	}
 	return nil
 }
 
@@ -233,14 +302,15 @@ func checkSysctlPolicy(key string) error {
 			return notManaged(key, r.why)
 		}
 		if iface != "" {
-			if err := CheckInterfaceName(iface); err != nil {
+			if err := CheckSysctlInterface(strings.ReplaceAll(iface, "/", ".")); err != nil {
 				return fmt.Errorf("sysctl key %q: %w", key, err)
 			}
 		}
 		return nil
 	}
 	if iface, ok := dottedInterface(parts); ok {
-		return fmt.Errorf("sysctl key %q: interface %q contains \".\", which sysctl(8) keys cannot name (every dot is a separator)", key, iface)
+		return fmt.Errorf("sysctl key %q: sysctl(8) reads every \".\" of a key as a separator, so the dots of interface %q are written \"/\": %s", key, iface,
+			strings.Join(parts[:3], ".")+"."+SysctlInterface(iface)+"."+parts[len(parts)-1])
 	}
 	if !sysctlKey.MatchString(key) {
 		return fmt.Errorf("sysctl key %q is not allowed: use only letters, digits, \"_\" and \"-\" between dots", key)
@@ -321,7 +391,8 @@ func lookupSysctl(parts []string) (r sysctlRule, iface string, ok bool) {
 }
 
 // dottedInterface recognises a per-interface key of the policy whose
-// interface name holds dots (a VLAN such as eth0.100), and returns that name.
+// interface name holds dots written as dots (a VLAN such as eth0.100, whose
+// key sysctl(8) writes net.ipv4.conf.eth0/100.NAME), and returns that name.
 func dottedInterface(parts []string) (string, bool) {
 	if len(parts) <= 5 || parts[0] != "net" || parts[2] != "conf" {
 		return "", false

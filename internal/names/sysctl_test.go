@@ -89,9 +89,11 @@ func TestCheckSysctlKey(t *testing.T) {
 		// Path tricks.
 		{"", "sysctl key is empty"},
 		{"/", `sysctl key "/" contains "/"`},
-		{"net/ipv4/ip_forward", `contains "/"; write keys with dots`},
-		{"net.ipv4.conf.../x", `contains "/"`},
-		{"net.ipv4.conf.all/../../../kernel.core_pattern", `contains "/"`},
+		{"net/ipv4/ip_forward", `contains "/" where a dot belongs; sysctl(8) writes keys with dots`},
+		{"net.ipv4.conf.../x", `has an empty component ("..")`},
+		{"net.ipv4.conf.all/../../../kernel.core_pattern", `has an empty component ("..")`},
+		{"net.ipv4.conf.all/./../kernel.core_pattern", `has an empty component ("..")`},
+		{"net.ipv4.conf.x/./x.core_pattern", `contains "/"`},
 		{"net.ipv4..ip_forward", `has an empty component ("..")`},
 		{"net.ipv4.conf...arp_ignore", `has an empty component ("..")`},
 		{"..", `has an empty component ("..")`},
@@ -117,8 +119,25 @@ func TestCheckSysctlKey(t *testing.T) {
 		{"net.ipv4.conf.ens33:0.arp_ignore", `interface name "ens33:0" contains ":"`},
 		{"net.ipv4.conf.abcdefghijklmnop.arp_ignore", `interface name "abcdefghijklmnop" is 16 bytes`},
 		{"net.ipv6.conf.eth\u00e9.forwarding", "contains a control or non-ASCII character"},
-		{"net.ipv4.conf.eth0.100.rp_filter", `sysctl key "net.ipv4.conf.eth0.100.rp_filter": interface "eth0.100" contains ".", which sysctl(8) keys cannot name`},
-		{"net.ipv6.conf.bond0.10.20.forwarding", `interface "bond0.10.20" contains "."`},
+		{"net.ipv4.conf.eth0.100.rp_filter", `sysctl key "net.ipv4.conf.eth0.100.rp_filter": sysctl(8) reads every "." of a key as a separator, so the dots of interface "eth0.100" are written "/": net.ipv4.conf.eth0/100.rp_filter`},
+		{"net.ipv6.conf.bond0.10.20.forwarding", `net.ipv6.conf.bond0/10/20.forwarding`},
+
+		// Interfaces with dots, written as sysctl(8) writes them.
+		{"net.ipv4.conf.eth0/100.rp_filter", ""},
+		{"net.ipv4.conf.bond0/100.arp_ignore", ""},
+		{"net.ipv6.conf.bond0/10/20.forwarding", ""},
+		{"net.ipv4.conf.eth0/100.route_localnet", "route_localnet is a security setting"},
+		{"net.ipv4.conf.eth0/.arp_ignore", `interface name "eth0." cannot be named in a sysctl key: sysctl(8) writes its dots as "/", and a leading, trailing or doubled dot leaves an empty component`},
+		{"net.ipv4.conf./eth0.arp_ignore", `leaves an empty component`},
+		{"net.ipv4.conf.a//b.arp_ignore", `interface name "a..b" cannot be named in a sysctl key`},
+		{"net.ipv4.conf.//.arp_ignore", `interface name ".." is not allowed`},
+		{"net.ipv4.conf.a/b;c.arp_ignore", `interface name "a.b;c" is not allowed`},
+		{"net.ipv4.conf.abcdefgh/ijklmnop.arp_ignore", `is 17 bytes`},
+		{"net.ipv4.vs/x.am_droprate", `contains "/" outside an interface name`},
+		{"net.ipv4.conf.eth0.arp/ignore", `contains "/" outside an interface name`},
+		{"net.core/x.rmem_max", `contains "/" outside an interface name`},
+		{"net.ipv4.conf.eth0/100", `contains "/" outside an interface name`},
+		{"net/ipv4/conf/eth0.100/arp_ignore", `contains "/" where a dot belongs`},
 	} {
 		err := CheckSysctlKey(tc.key)
 		switch {
@@ -193,7 +212,7 @@ func TestSysctlPolicyIsSound(t *testing.T) {
 // plain components joined by single dots, nothing that could leave the
 // directory, and a pattern of the policy that admits it.
 func FuzzCheckSysctlKey(f *testing.F) {
-	for _, s := range []string{"net.ipv4.ip_forward", "net.ipv4.conf.eth0.arp_ignore", "net.ipv4.conf.../x", "net.ipv4.conf.eth0.100.rp_filter", "net.core.bpf_jit_harden", "net.ipv4.conf.é.rp_filter"} {
+	for _, s := range []string{"net.ipv4.ip_forward", "net.ipv4.conf.eth0.arp_ignore", "net.ipv4.conf.../x", "net.ipv4.conf.eth0.100.rp_filter", "net.ipv4.conf.eth0/100.rp_filter", "net.ipv4.conf.a//b.rp_filter", "net.core.bpf_jit_harden", "net.ipv4.conf.é.rp_filter"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, key string) {
@@ -207,6 +226,13 @@ func FuzzCheckSysctlKey(f *testing.F) {
 		if !ok || r.refused {
 			t.Fatalf("admitted %q, which no allowed pattern matches", key)
 		}
+		if strings.Contains(key, "/") && (iface == "" || strings.Contains(strings.Replace(key, iface, "", 1), "/")) {
+			t.Fatalf("admitted %q, with a \"/\" outside its interface", key)
+		}
+		if p := SysctlProcPath(key); strings.Contains(p, "..") || strings.Contains(p, "//") || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") {
+			t.Fatalf("admitted %q, whose path %q could leave its directory", key, p)
+		}
+		iface = strings.ReplaceAll(iface, "/", ".")
 		if iface != "" && CheckInterfaceName(iface) != nil {
 			t.Fatalf("admitted %q with a bad interface name %q", key, iface)
 		}
