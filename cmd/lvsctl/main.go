@@ -56,7 +56,7 @@ the director, and puts everything back if a step fails.`,
 	addColorFlag(root)
 	root.SetErr(stderr)
 	addLimitFlags(root)
-	root.AddCommand(newValidate(), newPlan(), newApply(), newDrift(), newSchema(), newVersion(), newAgent(), newRestore(), newShowPlan())
+	root.AddCommand(newValidate(), newPlan(), newApply(), newDrift(), newSchema(), newVersion(), newAgent(), newRestore(), newShowPlan(), newImport())
 	addCompletions(root)
 	return root
 }

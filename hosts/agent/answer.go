@@ -30,7 +30,7 @@ func checkGathered(req GatherRequest, g *Gathered) error {
 	for i := range g.ForeignMarks {
 		g.ForeignMarks[i] = Clean(g.ForeignMarks[i])
 	}
-	if !req.IPVS && (len(h.Services) > 0 || h.Timeouts != nil || g.IPVSAvailable) {
+	if !req.IPVS && !req.IPVSLoaded && (len(h.Services) > 0 || h.Timeouts != nil || g.IPVSAvailable) {
 		return errors.New("IPVS state it was not asked for")
 	}
 	for i, s := range h.Services {

@@ -144,7 +144,7 @@ func (l *Linux) ipvsConn() (*ipvs.Conn, error) {
 func (l *Linux) Gather(req GatherRequest) (*Gathered, error) {
 	g := &Gathered{Host: &state.Host{}}
 	h := g.Host
-	if req.IPVS {
+	if req.IPVS || (req.IPVSLoaded && ipvsLoaded()) {
 		c, err := l.ipvsConn()
 		switch {
 		case errors.Is(err, ipvs.ErrNotAvailable):
@@ -407,4 +407,11 @@ func (l *Linux) Unlock() error {
 	err := l.lock.Close()
 	l.lock = nil
 	return err
+}
+
+// ipvsLoaded reports whether the kernel has IPVS now (built in, or its
+// module loaded): then every network namespace has /proc/net/ip_vs.
+func ipvsLoaded() bool {
+	_, err := os.Stat("/proc/net/ip_vs")
+	return err == nil
 }

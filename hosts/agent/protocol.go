@@ -32,15 +32,19 @@ type Request struct {
 // GatherRequest names what to read; a host is asked only for what the
 // configuration (and its inventory) makes relevant.
 type GatherRequest struct {
-	IPVS      bool     `json:"ipvs,omitempty"`      // services, destinations, timeouts
-	Links     []string `json:"links,omitempty"`     // devices by name
-	Addresses []string `json:"addresses,omitempty"` // interfaces whose addresses to list
-	AllAddrs  bool     `json:"allAddrs,omitempty"`  // every interface's addresses
-	Routes    bool     `json:"routes,omitempty"`    // default routes
-	Sysctls   []string `json:"sysctls,omitempty"`   // keys
-	Marks     bool     `json:"marks,omitempty"`     // lvsctl's nftables table
-	Inventory bool     `json:"inventory,omitempty"` // what lvsctl owns here
-	Boot      bool     `json:"boot,omitempty"`      // the files kept for boot, and what else acts at boot
+	IPVS bool `json:"ipvs,omitempty"` // services, destinations, timeouts
+	// IPVSLoaded is IPVS, but only when the kernel already has it: reading
+	// IPVS through netlink loads the ip_vs module, and lvsctl import reads
+	// hosts that may be no director without changing them.
+	IPVSLoaded bool     `json:"ipvsLoaded,omitempty"`
+	Links      []string `json:"links,omitempty"`     // devices by name
+	Addresses  []string `json:"addresses,omitempty"` // interfaces whose addresses to list
+	AllAddrs   bool     `json:"allAddrs,omitempty"`  // every interface's addresses
+	Routes     bool     `json:"routes,omitempty"`    // default routes
+	Sysctls    []string `json:"sysctls,omitempty"`   // keys
+	Marks      bool     `json:"marks,omitempty"`     // lvsctl's nftables table
+	Inventory  bool     `json:"inventory,omitempty"` // what lvsctl owns here
+	Boot       bool     `json:"boot,omitempty"`      // the files kept for boot, and what else acts at boot
 }
 
 // Response is one line from the agent.
