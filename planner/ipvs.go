@@ -111,12 +111,12 @@ func (h *hostPlan) dests(want, cur *state.Service) {
 		}
 		if f := destFields(c, d); len(f) > 0 {
 			k := want.Key
-			if (c.Forward != d.Forward || tunnelOf(c) != tunnelOf(d)) && h.withhold(k, d, "its forwarding change is") {
+			if !sameMethod(c, d) && h.withhold(k, d, "its forwarding change is") {
 				continue
 			}
 			ch := &Change{Action: Update, Kind: "destination", Object: destObject(k, d), Fields: f, Why: d.Why,
 				Steps: one(op.Op{Kind: op.UpdateDest, ServiceKey: &k, Dest: bareDest(d)}, op.Op{Kind: op.UpdateDest, ServiceKey: &k, Dest: bareDest(c)})}
-			if c.Forward != d.Forward {
+			if !sameMethod(c, d) && c.Forward != d.Forward {
 				ch.fwd = &forwardChange{from: c.Forward, rsHost: d.Host, vips: h.vipsOf(k)}
 			}
 			h.add(phaseIPVS, rankDest, ch)
@@ -373,7 +373,7 @@ func serviceDetail(s *state.Service) string {
 	parts := []string{s.Scheduler}
 	parts = append(parts, s.SchedFlags...)
 	if s.Persistent {
-		parts = append(parts, fmt.Sprintf("persistent %ds /%d", s.Timeout, s.NetmaskBits))
+		parts = append(parts, fmt.Sprintf("persistent %ds %s", s.Timeout, s.MaskText()))
 	}
 	if s.PE != "" {
 		parts = append(parts, "pe "+s.PE)
@@ -434,7 +434,7 @@ func persistence(s *state.Service) string {
 	if !s.Persistent {
 		return "off"
 	}
-	return fmt.Sprintf("%ds per /%d", s.Timeout, s.NetmaskBits)
+	return fmt.Sprintf("%ds per %s", s.Timeout, s.MaskText())
 }
 
 // destFields lists what differs between a live and a desired destination.
@@ -447,13 +447,23 @@ func destFields(cur, want *state.Destination) []Field {
 		}
 	}
 	field("weight", cur.Weight, want.Weight)
-	field("forward", cur.Forward, want.Forward)
-	if want.Forward == state.TUN || cur.Forward == state.TUN {
-		field("tunnel", tunnelOf(cur), tunnelOf(want))
+	if !sameMethod(cur, want) {
+		field("forward", cur.Forward, want.Forward)
+		if want.Forward == state.TUN || cur.Forward == state.TUN {
+			field("tunnel", tunnelOf(cur), tunnelOf(want))
+		}
 	}
 	field("upper threshold", cur.UpperThreshold, want.UpperThreshold)
 	field("lower threshold", cur.LowerThreshold, want.LowerThreshold)
 	return f
+}
+
+// sameMethod: the live destination forwards as the desired one says. A
+// kernel that reports a destination on the director's own address as local
+// (state.Local) delivers its packets locally whatever method was asked for,
+// so it matches any.
+func sameMethod(cur, want *state.Destination) bool {
+	return cur.Forward == state.Local || cur.Forward == want.Forward && tunnelOf(cur) == tunnelOf(want)
 }
 
 func tunnelOf(d *state.Destination) string {

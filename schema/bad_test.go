@@ -70,11 +70,43 @@ directors: lb: services: web: scheduler: "wrrr"
 		want: []string{`x.cue:2:42: directors.lb.services.web.scheduler: |"wrrr" is not allowed: expected one of "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"`},
 	},
 	{
-		name: "direct routing maps a port",
+		name: "multicast real server",
 		files: map[string]string{"c.cue": base, "x.cue": `package c
-directors: lb: services: web: realServers: rs1: port: 8080
+directors: lb: services: web: realServers: rs2: address: "224.0.0.1"
 `},
-		want: []string{`x.cue:2:49: directors.lb.services.web.realServers.rs1.port: |direct-routing forwarding cannot map ports`},
+		want: []string{`x.cue:2:49: directors.lb.services.web.realServers.rs2.address: |224.0.0.1 is a multicast address, which the kernel refuses for a real server`},
+	},
+	{
+		name: "unspecified real server",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs2: address: "0.0.0.0"
+`},
+		want: []string{`x.cue:2:49: directors.lb.services.web.realServers.rs2.address: |0.0.0.0 is unspecified, which the kernel refuses`},
+	},
+	{
+		name: "broadcast real server",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs2: address: "255.255.255.255"
+`},
+		want: []string{`x.cue:2:49: directors.lb.services.web.realServers.rs2.address: |255.255.255.255 is the broadcast address, which the kernel refuses`},
+	},
+	{
+		name: "this-network real server",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: web: realServers: rs2: address: "0.1.2.3"
+`},
+		want: []string{`x.cue:2:49: directors.lb.services.web.realServers.rs2.address: |0.1.2.3 is in 0.0.0.0/8 ("this network"), which the kernel refuses`},
+	},
+	{
+		name: "IPv6 link-local real server",
+		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: services: v6: {
+	address: "2001:db8::10"
+	port:    80
+	realServers: a: address: "fe80::1"
+}
+`},
+		want: []string{`x.cue:5:18: directors.lb.services.v6.realServers.a.address: |fe80::1 is an IPv6 link-local address, which the kernel refuses`},
 	},
 	{
 		name: "unknown field in a service",
@@ -210,21 +242,23 @@ hosts: rs1: ssh: user: "root"
 		want: []string{`x.cue:2:13: hosts.rs1.ssh.address: |missing field: hosts.rs1.ssh needs address (string)`},
 	},
 	{
-		name: "tunnel maps a port",
+		name: "NAT real server port 0",
 		files: map[string]string{"c.cue": base, "x.cue": `package c
-directors: lb: services: web: realServers: rs1: {forward: "tun", port: 8080}
+directors: lb: services: web: realServers: rs1: {forward: "nat", port: 0}
 `},
-		want: []string{`x.cue:2:66: directors.lb.services.web.realServers.rs1.port: |tunnel forwarding cannot map ports`},
+		want: []string{`x.cue:2:66: directors.lb.services.web.realServers.rs1.port: |port 0 is only meaningful for a firewall-mark service`},
 	},
 	{
-		name: "fwmark without mark group",
+		name: "fwmark family against its groups",
 		files: map[string]string{"c.cue": base, "x.cue": `package c
+directors: lb: marks: g: {mark: 5, address: "192.0.2.10", ports: [443]}
 directors: lb: services: m: {
 	fwmark: 5
-	realServers: a: address: "198.51.100.2"
+	family: "ipv6"
+	realServers: a: address: "2001:db8::2"
 }
 `},
-		want: []string{`x.cue:3:2: directors.lb.services.m.fwmark: |no mark group on this director sets mark 5`},
+		want: []string{`x.cue:5:2: directors.lb.services.m.family: |family is ipv6 but mark 5's groups are ipv4`},
 	},
 	{
 		name: "fwmark with address and port",
@@ -276,11 +310,11 @@ directors: lb: services: v6: {
 		want: []string{`x.cue:5:15: directors.lb.services.v6.persistence.netmask: |a netmask is for IPv4 services`},
 	},
 	{
-		name: "netmask not contiguous",
+		name: "netmask not an address",
 		files: map[string]string{"c.cue": base, "x.cue": `package c
-directors: lb: services: web: persistence: netmask: "255.0.255.0"
+directors: lb: services: web: persistence: netmask: "255.0.255"
 `},
-		want: []string{`x.cue:2:44: directors.lb.services.web.persistence.netmask: |netmask 255.0.255.0 is not contiguous`},
+		want: []string{`x.cue:2:44: directors.lb.services.web.persistence.netmask: |"255.0.255" is not an IPv4 netmask such as 255.255.255.0`},
 	},
 	{
 		name: "netmask and prefix",

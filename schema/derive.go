@@ -132,8 +132,12 @@ func (d *deriver) service(b *hostBuilder, dir *Director, s *Service) {
 		case p.Prefix != nil:
 			svc.NetmaskBits = *p.Prefix
 		case p.Netmask != "":
-			svc.NetmaskBits = 32 - trailingZeroBits(p.Netmask)
+			svc.SetIPv4Mask(p.mask) // NetmaskBits, or Netmask when not contiguous
 		}
+	}
+	if s.FWMark != 0 && !markGrouped(dir, s.FWMark) {
+		b.note("service %s (%s): no mark group on this director sets mark %d, so lvsctl neither sets nor checks the rules that mark its packets (iptables, another nftables table)",
+			s.Name, svc.Key, s.FWMark)
 	}
 	vips := serviceVIPs(dir, s)
 	for _, rname := range sortedKeys(s.RealServers) {
@@ -151,6 +155,18 @@ func (d *deriver) service(b *hostBuilder, dir *Director, s *Service) {
 			dest.TunnelType, dest.TunnelPort, dest.TunnelChecksum = r.Tunnel.Type, r.Tunnel.Port, r.Tunnel.Checksum
 		}
 		svc.Dests = append(svc.Dests, dest)
+		if r.Forward != "nat" && *r.Port != s.Port {
+			to := fmt.Sprintf("the service's port %d", s.Port)
+			if s.FWMark != 0 {
+				to = "the port the client connected to"
+			}
+			b.note("service %s (%s): real server %s is %s, but %s does not rewrite the destination port: the kernel keeps %d and ignores it, and packets reach the real server on %s",
+				s.Name, svc.Key, rname, dest.Addr, state.Forward(r.Forward).Describe(), *r.Port, to)
+		}
+		if r.Host != "" && s.FWMark != 0 && r.Forward != "nat" && len(vips) == 0 {
+			b.note("service %s (%s): real server %s is host %s, but no mark group here says which addresses mark %d covers, so lvsctl adds no VIP there for it (nor the ARP sysctls that go with one): set them up on %s yourself",
+				s.Name, svc.Key, rname, r.Host, s.FWMark, r.Host)
+		}
 		if r.Host != "" {
 			d.realServerSide(dir, s, r, vips, sp.to("realServers", rname))
 		}
@@ -246,6 +262,16 @@ func serviceVIPs(dir *Director, s *Service) []netip.Addr {
 	return out
 }
 
+// markGrouped reports whether a mark group on dir sets mark.
+func markGrouped(dir *Director, mark uint32) bool {
+	for _, g := range dir.Marks {
+		if g.Mark == mark {
+			return true
+		}
+	}
+	return false
+}
+
 func serviceWithMark(dir *Director, mark uint32) string {
 	for _, name := range sortedKeys(dir.Services) {
 		if dir.Services[name].FWMark == mark {
@@ -261,21 +287,6 @@ func serviceKey(s *Service) state.ServiceKey {
 	}
 	proto, _ := state.ParseProtocol(s.Protocol)
 	return state.ServiceKey{Family: state.FamilyOf(s.addr), Protocol: proto, Addr: s.addr, Port: s.Port}
-}
-
-// trailingZeroBits counts the host bits of a contiguous IPv4 netmask.
-func trailingZeroBits(mask string) int {
-	a := netip.MustParseAddr(mask).As4()
-	n := 0
-	for i := 3; i >= 0; i-- {
-		for bit := 0; bit < 8; bit++ {
-			if a[i]&(1<<bit) != 0 {
-				return n
-			}
-			n++
-		}
-	}
-	return n
 }
 
 func sortedAddrs[V any](m map[netip.Addr]V) []netip.Addr {

@@ -122,6 +122,8 @@ type Persistence struct {
 	Netmask string `json:"netmask,omitempty"`
 	Prefix  *int   `json:"prefix,omitempty"`
 	Engine  string `json:"engine,omitempty"`
+
+	mask uint32 // Netmask, parsed
 }
 
 // RealServer is #RealServer.

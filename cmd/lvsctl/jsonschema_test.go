@@ -127,13 +127,13 @@ func TestValidateJSON(t *testing.T) {
 			t.Errorf("%v: diagnostic %+v, want %+v", args, got, want)
 		}
 	}
-	fixed := strings.Replace(string(src), `weight: 5, forward: "dr"`, `weight: 5, forward: "dr", port: 8080`, 1)
+	fixed := strings.Replace(string(src), `weight: 5, forward: "dr"`, `weight: 5, forward: "dr", lowerThreshold: 5`, 1)
 	if err := os.WriteFile(filepath.Join(dir, "cluster.cue"), []byte(fixed), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, out, _ := lvsctl(t, "validate", "-o", "json", dir)
 	checkJSON(t, "validate", out)
-	if code != 1 || !strings.Contains(out, `"field": "directors.director.services.web.realServers.rs1.port"`) || !strings.Contains(out, `"line": 39`) {
+	if code != 1 || !strings.Contains(out, `"field": "directors.director.services.web.realServers.rs1.lowerThreshold"`) || !strings.Contains(out, `"line": 39`) {
 		t.Errorf("LVS rule: exit %d\n%s", code, out)
 	}
 

@@ -138,7 +138,7 @@ func TestValidateBadConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken := strings.Replace(string(src), `weight: 5, forward: "dr"`, `weight: 5, forward: "dr", port: 8080`, 1)
+	broken := strings.Replace(string(src), `weight: 5, forward: "dr"`, `weight: 5, forward: "dr", lowerThreshold: 5`, 1)
 	broken = strings.Replace(broken, `scheduler: "wrr"`, `scheduler: "wrrr"`, 1)
 	if err := os.WriteFile(filepath.Join(dir, "cluster.cue"), []byte(broken), 0o644); err != nil {
 		t.Fatal(err)
@@ -163,13 +163,13 @@ func TestValidateBadConfiguration(t *testing.T) {
 		t.Errorf("summary: %s", lines[1])
 	}
 
-	// With the scheduler fixed, the LVS rule about ports shows.
+	// With the scheduler fixed, the LVS rule about thresholds shows.
 	fixed := strings.Replace(broken, `"wrrr"`, `"wrr"`, 1)
 	if err := os.WriteFile(filepath.Join(dir, "cluster.cue"), []byte(fixed), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, _, errOut = lvsctl(t, "validate", dir)
-	if code != 1 || !strings.Contains(errOut, "cluster.cue:39:62:") || !strings.Contains(errOut, "realServers.rs1.port: direct-routing forwarding cannot map ports") {
+	if code != 1 || !strings.Contains(errOut, "cluster.cue:39:62:") || !strings.Contains(errOut, "realServers.rs1.lowerThreshold: lowerThreshold 5 needs an upperThreshold") {
 		t.Errorf("exit %d:\n%s", code, errOut)
 	}
 }

@@ -180,8 +180,8 @@ func describeService(s *state.Service) string {
 	parts = append(parts, s.SchedFlags...)
 	if s.Persistent {
 		p := fmt.Sprintf("persistent %ds", s.Timeout)
-		if s.NetmaskBits != fullBits(s.Key) {
-			p += fmt.Sprintf(" per /%d", s.NetmaskBits)
+		if s.Netmask.IsValid() || s.NetmaskBits != fullBits(s.Key) {
+			p += " per " + s.MaskText()
 		}
 		parts = append(parts, p)
 	}

@@ -36,7 +36,7 @@ func encodeService(ae *netlink.AttributeEncoder, s *state.Service) error {
 	// struct ip_vs_flags { __u32 flags; __u32 mask; }: lvsctl sets every flag.
 	ae.Bytes(svcFlags, append(nlenc.Uint32Bytes(flags), nlenc.Uint32Bytes(^uint32(flagHashed))...))
 	ae.Uint32(svcTimeout, s.Timeout)
-	ae.Bytes(svcNetmask, netmask(s.Key.Family, s.NetmaskBits, s.Persistent))
+	ae.Bytes(svcNetmask, netmask(s))
 	if s.PE != "" {
 		ae.String(svcPEName, s.PE)
 	}
@@ -84,39 +84,34 @@ func schedFlagNames(sched string, flags uint32) []string {
 }
 
 // netmask is the service's persistence netmask as the kernel keeps it: an
-// IPv4 mask in network byte order, or an IPv6 prefix length. Services that
-// are not persistent get the full mask, as ipvsadm gives them.
-func netmask(f state.Family, bits int, persistent bool) []byte {
-	if f == state.IPv6 {
-		if !persistent || bits == 0 {
+// IPv4 mask in network byte order (any mask, contiguous or not), or an IPv6
+// prefix length. Services that are not persistent get the full mask, as
+// ipvsadm gives them.
+func netmask(s *state.Service) []byte {
+	if s.Key.Family == state.IPv6 {
+		bits := s.NetmaskBits
+		if !s.Persistent || bits == 0 {
 			bits = 128
 		}
 		return nlenc.Uint32Bytes(uint32(bits))
 	}
-	if !persistent {
-		bits = 32
-	}
-	m := uint32(0)
-	if bits > 0 {
-		m = ^uint32(0) << (32 - bits)
+	m := ^uint32(0)
+	if s.Persistent {
+		m = s.IPv4Mask()
 	}
 	return binary.BigEndian.AppendUint32(nil, m)
 }
 
-func netmaskBits(f state.Family, b []byte) int {
+// setNetmask reads the kernel's netmask attribute into s.
+func setNetmask(s *state.Service, b []byte) {
 	if len(b) != 4 {
-		return 0
+		return
 	}
-	if f == state.IPv6 {
-		return int(nlenc.Uint32(b))
+	if s.Key.Family == state.IPv6 {
+		s.NetmaskBits = int(nlenc.Uint32(b))
+		return
 	}
-	m := binary.BigEndian.Uint32(b)
-	n := 0
-	for m&(1<<31) != 0 {
-		n++
-		m <<= 1
-	}
-	return n
+	s.SetIPv4Mask(binary.BigEndian.Uint32(b))
 }
 
 // encodeDest writes a destination's attributes.
@@ -152,6 +147,8 @@ func fwdMethod(f state.Forward) (uint32, error) {
 		return fwdDRoute, nil
 	case state.TUN:
 		return fwdTunnel, nil
+	case state.Local: // as read from a kernel that reports it: put back as it was
+		return fwdLocalNode, nil
 	}
 	return 0, fmt.Errorf("unknown forwarding method %q", f)
 }
@@ -165,7 +162,7 @@ func forward(m uint32) state.Forward {
 	case fwdTunnel:
 		return state.TUN
 	case fwdLocalNode:
-		return "local"
+		return state.Local
 	}
 	return state.Forward(fmt.Sprintf("method-%d", m&0x7))
 }
@@ -306,7 +303,7 @@ func decodeService(b []byte) (*state.Service, error) {
 	s.OnePacket = flags&flagOnePacket != 0
 	s.SchedFlags = schedFlagNames(s.Scheduler, flags)
 	if s.Persistent {
-		s.NetmaskBits = netmaskBits(s.Key.Family, rawMask)
+		setNetmask(s, rawMask)
 	} else {
 		s.Timeout = 0 // meaningless without persistence
 	}

@@ -1,6 +1,7 @@
 package ipvs
 
 import (
+	"encoding/binary"
 	"errors"
 	"net/netip"
 	"strings"
@@ -34,6 +35,9 @@ func TestServiceRoundTrip(t *testing.T) {
 		{Key: state.ServiceKey{Family: state.IPv4, Protocol: state.UDP, Addr: netip.MustParseAddr("203.0.113.60"), Port: 5060}, Scheduler: "sed", Persistent: true, Timeout: 3600, NetmaskBits: 32, PE: "sip"},
 		{Key: state.ServiceKey{Family: state.IPv6, Protocol: state.SCTP, Addr: netip.MustParseAddr("2001:db8::1"), Port: 3868}, Scheduler: "twos"},
 		{Key: state.ServiceKey{Family: state.IPv4, FWMark: 4294967295}, Scheduler: "lblcr", Persistent: true, Timeout: 2678400, NetmaskBits: 0},
+		// Netmasks that are not contiguous, as ipvsadm -M and the kernel take them.
+		{Key: v4svc("wrr"), Scheduler: "wrr", Persistent: true, Timeout: 300, Netmask: netip.MustParseAddr("255.255.0.255")},
+		{Key: v4svc("wrr"), Scheduler: "wrr", Persistent: true, Timeout: 300, Netmask: netip.MustParseAddr("0.0.0.255")},
 	}
 	for _, want := range cases {
 		ae := netlink.NewAttributeEncoder()
@@ -66,6 +70,7 @@ func TestDestinationRoundTrip(t *testing.T) {
 		{Addr: ap("203.0.113.13:80"), Weight: 1, Forward: state.TUN, TunnelType: "gue", TunnelPort: 6080, TunnelChecksum: "remcsum"},
 		{Addr: ap("[2001:db8::11]:80"), Weight: 3, Forward: state.TUN, TunnelType: "ipip", TunnelChecksum: "none"}, // mixed family
 		{Addr: ap("192.0.2.1:80"), Weight: 1, Forward: state.DR, UpperThreshold: 4294967295, LowerThreshold: 4294967295},
+		{Addr: ap("127.0.0.11:80"), Weight: 1, Forward: state.Local}, // as a kernel that reports local nodes reads it
 	}
 	for _, want := range cases {
 		ae := netlink.NewAttributeEncoder()
@@ -87,23 +92,44 @@ func TestDestinationRoundTrip(t *testing.T) {
 	}
 }
 
-// The IPv4 netmask is the mask in network byte order; IPv6 keeps a prefix
-// length; a service that is not persistent gets the full mask (as ipvsadm).
+// The IPv4 netmask is the mask in network byte order, contiguous or not;
+// IPv6 keeps a prefix length; a service that is not persistent gets the full
+// mask (as ipvsadm).
 func TestNetmaskEncoding(t *testing.T) {
 	for _, tc := range []struct {
 		f          state.Family
 		bits       int
+		mask       string
 		persistent bool
 		want       []byte
 	}{
-		{state.IPv4, 24, true, []byte{255, 255, 255, 0}},
-		{state.IPv4, 0, true, []byte{0, 0, 0, 0}},
-		{state.IPv4, 8, false, []byte{255, 255, 255, 255}},
-		{state.IPv6, 64, true, netlinkU32(64)},
-		{state.IPv6, 0, false, netlinkU32(128)},
+		{state.IPv4, 24, "", true, []byte{255, 255, 255, 0}},
+		{state.IPv4, 0, "", true, []byte{0, 0, 0, 0}},
+		{state.IPv4, 32, "", true, []byte{255, 255, 255, 255}},
+		{state.IPv4, 8, "", false, []byte{255, 255, 255, 255}},
+		{state.IPv4, 0, "255.255.0.255", true, []byte{255, 255, 0, 255}},
+		{state.IPv4, 0, "255.0.255.0", false, []byte{255, 255, 255, 255}},
+		{state.IPv6, 64, "", true, netlinkU32(64)},
+		{state.IPv6, 0, "", false, netlinkU32(128)},
 	} {
-		if got := netmask(tc.f, tc.bits, tc.persistent); !cmp.Equal(got, tc.want) {
-			t.Errorf("netmask(%s, %d, %v) = %v, want %v", tc.f, tc.bits, tc.persistent, got, tc.want)
+		s := &state.Service{Key: state.ServiceKey{Family: tc.f}, NetmaskBits: tc.bits, Persistent: tc.persistent}
+		if tc.mask != "" {
+			s.Netmask = netip.MustParseAddr(tc.mask)
+		}
+		if got := netmask(s); !cmp.Equal(got, tc.want) {
+			t.Errorf("netmask(%s, /%d %q, persistent %v) = %v, want %v", tc.f, tc.bits, tc.mask, tc.persistent, got, tc.want)
+		}
+	}
+	// Read back, a contiguous mask is a prefix length and only another is
+	// kept as a mask.
+	for mask, want := range map[string]string{"255.255.255.0": "/24", "0.0.0.0": "/0", "255.255.255.255": "/32", "255.255.0.255": "/255.255.0.255", "128.0.0.1": "/128.0.0.1"} {
+		s := &state.Service{Key: state.ServiceKey{Family: state.IPv4}}
+		setNetmask(s, netip.MustParseAddr(mask).AsSlice())
+		if got := s.MaskText(); got != want {
+			t.Errorf("mask %s read back as %s, want %s", mask, got, want)
+		}
+		if got := s.IPv4Mask(); got != binary.BigEndian.Uint32(netip.MustParseAddr(mask).AsSlice()) {
+			t.Errorf("mask %s read back as %#x", mask, got)
 		}
 	}
 }

@@ -58,7 +58,7 @@ func ParseSave(out string) ([]*state.Service, error) {
 					if v, err = arg(); err != nil {
 						return nil, fail("%v", err)
 					}
-					if s.NetmaskBits, err = maskBits(v); err != nil {
+					if err = setMask(s, v); err != nil {
 						return nil, fail("%v", err)
 					}
 				case "--pe":
@@ -77,7 +77,7 @@ func ParseSave(out string) ([]*state.Service, error) {
 					return nil, fail("unknown option %q", rest[i])
 				}
 			}
-			if s.Persistent && s.NetmaskBits == 0 && !slices.Contains(rest, "-M") {
+			if s.Persistent && s.NetmaskBits == 0 && !s.Netmask.IsValid() && !slices.Contains(rest, "-M") {
 				s.NetmaskBits = 32
 				if s.Key.Family == state.IPv6 {
 					s.NetmaskBits = 128
@@ -206,22 +206,23 @@ func parseAddrPort(s string) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
 }
 
-func maskBits(v string) (int, error) {
+// setMask reads -M: a prefix length for an IPv6 service, a netmask (which
+// need not be contiguous: 255.255.0.255) for an IPv4 one.
+func setMask(s *state.Service, v string) error {
 	if n, err := strconv.Atoi(v); err == nil {
-		return n, nil // IPv6: a prefix length
+		if n < 0 || n > 128 {
+			return fmt.Errorf("netmask %q", v)
+		}
+		s.NetmaskBits = n // IPv6: a prefix length
+		return nil
 	}
 	m, err := netip.ParseAddr(v)
 	if err != nil || !m.Is4() {
-		return 0, fmt.Errorf("netmask %q", v)
+		return fmt.Errorf("netmask %q", v)
 	}
 	b := m.As4()
-	n := 0
-	for _, x := range b {
-		for bit := 7; bit >= 0 && x&(1<<bit) != 0; bit-- {
-			n++
-		}
-	}
-	return n, nil
+	s.SetIPv4Mask(uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]))
+	return nil
 }
 
 // Save writes services as `ipvsadm -R` input.
@@ -235,10 +236,7 @@ func Save(svcs []*state.Service) string {
 			if s.Key.Family == state.IPv6 {
 				fmt.Fprintf(&b, " -M %d", s.NetmaskBits)
 			} else {
-				m := uint32(0)
-				if s.NetmaskBits > 0 {
-					m = ^uint32(0) << (32 - s.NetmaskBits)
-				}
+				m := s.IPv4Mask()
 				fmt.Fprintf(&b, " -M %d.%d.%d.%d", m>>24, m>>16&0xff, m>>8&0xff, m&0xff)
 			}
 		}

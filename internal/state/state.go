@@ -10,6 +10,7 @@ package state
 
 import (
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"strings"
 )
@@ -131,14 +132,57 @@ type Service struct {
 	Scheduler  string     `json:"scheduler"`
 	SchedFlags []string   `json:"schedFlags,omitempty"` // sh-fallback, sh-port, mh-fallback, mh-port
 	// Persistent services keep a client on one destination for Timeout seconds;
-	// clients are grouped by NetmaskBits (a prefix length in either family).
+	// clients are grouped by NetmaskBits (a prefix length in either family),
+	// or, for an IPv4 netmask that is not contiguous (255.255.0.255, which
+	// the kernel and ipvsadm -M accept), by Netmask. Netmask is set only
+	// then, and NetmaskBits is 0 beside it: use IPv4Mask, SetIPv4Mask and
+	// MaskText rather than either field alone.
 	Persistent  bool           `json:"persistent,omitempty"`
 	Timeout     uint32         `json:"timeout,omitempty"`
 	NetmaskBits int            `json:"netmaskBits,omitempty"`
+	Netmask     netip.Addr     `json:"netmask,omitzero"`
 	PE          string         `json:"pe,omitempty"`
 	OnePacket   bool           `json:"onePacket,omitempty"`
 	Dests       []*Destination `json:"destinations,omitempty"`
 	Why         []string       `json:"why,omitempty"`
+}
+
+// IPv4Mask is an IPv4 service's persistence netmask as the kernel keeps it
+// (IPVS_SVC_ATTR_NETMASK, here in host byte order): Netmask when set,
+// otherwise NetmaskBits leading ones.
+func (s *Service) IPv4Mask() uint32 {
+	if s.Netmask.Is4() {
+		b := s.Netmask.As4()
+		return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	}
+	if s.NetmaskBits <= 0 {
+		return 0
+	}
+	if s.NetmaskBits >= 32 {
+		return ^uint32(0)
+	}
+	return ^uint32(0) << (32 - s.NetmaskBits)
+}
+
+// SetIPv4Mask sets an IPv4 persistence netmask: NetmaskBits when the mask is
+// contiguous, Netmask (and NetmaskBits 0) when it is not.
+func (s *Service) SetIPv4Mask(m uint32) {
+	n := bits.LeadingZeros32(^m)
+	if m<<n == 0 { // n may be 32, and then the shift gives 0
+		s.NetmaskBits, s.Netmask = n, netip.Addr{}
+		return
+	}
+	s.NetmaskBits = 0
+	s.Netmask = netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)})
+}
+
+// MaskText says how a persistent service groups clients: "/24", or
+// "/255.255.0.255" for a netmask that is not contiguous.
+func (s *Service) MaskText() string {
+	if s.Netmask.IsValid() {
+		return "/" + s.Netmask.String()
+	}
+	return fmt.Sprintf("/%d", s.NetmaskBits)
 }
 
 // Forward is a destination's forwarding method.
@@ -149,6 +193,12 @@ const (
 	NAT Forward = "nat" // masquerading, ipvsadm -m
 	DR  Forward = "dr"  // direct routing (gatewaying), ipvsadm -g
 	TUN Forward = "tun" // tunnelling, ipvsadm -i
+	// Local is what some kernels report for a destination whose address is
+	// the director's own (IP_VS_CONN_F_LOCALNODE, "Local" in ipvsadm -L):
+	// packets are delivered to the director itself, whatever method was
+	// asked for. Live state only: the planner takes it as equal to any
+	// declared method. (Debian 12's 6.1 kernel keeps the declared method.)
+	Local Forward = "local"
 )
 
 // Describe names the method for people.
@@ -160,6 +210,8 @@ func (f Forward) Describe() string {
 		return "direct routing"
 	case TUN:
 		return "tunnel"
+	case Local:
+		return "local node"
 	}
 	return string(f)
 }
