@@ -54,7 +54,7 @@ func (f *reachFlags) host() (*importer.Host, error) {
 	if !identifierName(f.pkg) {
 		return nil, fmt.Errorf("--package %q is not a CUE package name", names.Clean(f.pkg))
 	}
-	h := &importer.Host{Name: f.director, Boot: "none", Comment: bootComment}
+	h := &importer.Host{Name: f.director, Boot: "none"}
 	switch {
 	case f.local && (f.ssh != "" || f.netns != ""):
 		return nil, fmt.Errorf("--local is this machine itself: it goes with neither --ssh nor --netns")
@@ -82,7 +82,8 @@ func (f *reachFlags) host() (*importer.Host, error) {
 	return h, nil
 }
 
-var bootComment = []string{`boot: "none": lvsctl keeps nothing for boot here, so whatever restores this host's LVS state at boot today (ipvsadm's rules, keepalived, network configuration) keeps doing it. To hand that to lvsctl, remove the line and turn the other off.`}
+// bootNote goes in the header of every import: the hosts get boot: "none".
+const bootNote = `Every host has boot: "none": lvsctl keeps nothing for boot there, so whatever restores its LVS state at boot today (ipvsadm's rules, keepalived, the network configuration) keeps doing it. To hand that to lvsctl, remove the line and turn the other off.`
 
 // expireNodestComment explains a declared expire_nodest_conn.
 func expireNodestComment(live bool) []string {
@@ -140,6 +141,7 @@ listed under the director's vips: lvsctl leaves them to whatever sets them now
 			def.Header = []string{
 				fmt.Sprintf("Imported by lvsctl import ipvsadm from %s: %d service%s, %d real server%s.", name, len(rules.Services), plural(len(rules.Services)), dests, plural(dests)),
 				"The VIPs are not under vips: saved rules do not say which interface carries them, so lvsctl leaves them to whatever sets them now.",
+				bootNote,
 			}
 			if rules.Clears {
 				def.Header = append(def.Header, `The rules cleared the table first (-C): to have lvsctl remove IPVS services it does not know, set ownership: "exclusive" on the director.`)

@@ -72,6 +72,7 @@ that is set up as lvsctl sets one up). --check=false skips that.`,
 			def.Header = []string{
 				fmt.Sprintf("Imported by lvsctl import live from the hosts of %s: %d director%s, %d service%s, %d real server%s.",
 					filepath.Clean(args[0]), len(def.Directors), plural(len(def.Directors)), n, plural(n), d, plural(d)),
+				bootNote,
 			}
 			out, err := importer.Render(def, pkg)
 			if err != nil {
@@ -122,7 +123,7 @@ func readForImport(cl *agent.Client) (*state.Host, error) {
 
 // importHost is a host of DIR as the imported definition reaches it.
 func importHost(name string, h *schema.Host) *importer.Host {
-	ih := &importer.Host{Name: name, Local: h.Local, Netns: h.Netns, AgentPath: h.AgentPath, Interface: h.Interface, Boot: "none", Comment: bootComment}
+	ih := &importer.Host{Name: name, Local: h.Local, Netns: h.Netns, AgentPath: h.AgentPath, Interface: h.Interface, Boot: "none"}
 	if h.SSH != nil {
 		ih.SSH = &importer.SSH{Address: h.SSH.Address, Port: h.SSH.Port, User: h.SSH.User}
 	}

@@ -157,7 +157,7 @@ func writePlanText(w io.Writer, p *planner.Plan, verb string) {
 	case p.Empty():
 		fmt.Fprintln(w, "No changes. The live state matches the configuration.")
 	case len(p.Changes) == 0:
-		fmt.Fprintf(w, "lvsctl %s change no object, only its inventory of what it owns:\n", verb)
+		fmt.Fprintf(w, "No changes to any object. lvsctl %s only record, in its inventory, what it owns:\n", verb)
 	default:
 		fmt.Fprintf(w, "lvsctl %s make these changes, in this order:\n", verb)
 	}

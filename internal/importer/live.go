@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -130,7 +131,13 @@ func FromLive(hosts []LiveHost) (*Definition, []string) {
 			addVIP(r.Addr)
 		}
 		nat := map[state.Family]bool{}
-		for _, s := range lh.State.Services {
+		// The kernel lists services and destinations in hash order; the
+		// definition lists them sorted.
+		svcs := slices.Clone(lh.State.Services)
+		slices.SortStableFunc(svcs, func(a, b *state.Service) int { return compareKeys(a.Key, b.Key) })
+		for _, s := range svcs {
+			s.Dests = slices.Clone(s.Dests)
+			slices.SortStableFunc(s.Dests, func(a, b *state.Destination) int { return a.Addr.Compare(b.Addr) })
 			svc, _ := dir.AddService(s)
 			k := s.Key
 			switch {
@@ -230,6 +237,21 @@ func keepForward(dname, key string, live func(h, key string) (string, bool), not
 
 func hasAddr(h *state.Host, a netip.Addr) bool {
 	return slices.ContainsFunc(h.Addresses, func(x state.Address) bool { return x.Prefix.Addr() == a })
+}
+
+// compareKeys orders services: addressed ones by address, port and
+// protocol, then firewall marks.
+func compareKeys(a, b state.ServiceKey) int {
+	switch {
+	case (a.FWMark == 0) != (b.FWMark == 0):
+		if a.FWMark == 0 {
+			return -1
+		}
+		return 1
+	case a.FWMark != 0:
+		return cmp.Or(cmp.Compare(a.FWMark, b.FWMark), cmp.Compare(a.Family, b.Family))
+	}
+	return cmp.Or(a.Addr.Compare(b.Addr), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Protocol, b.Protocol))
 }
 
 // addrOwner is a host with an address, and the interface that has it.
