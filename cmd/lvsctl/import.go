@@ -29,7 +29,7 @@ model goes into comments beside the object it belongs to. The hosts get
 boot: "none": whatever restores the cluster at boot today keeps doing so until
 you hand that to lvsctl.`,
 	}
-	cmd.AddCommand(newImportIPVSAdm(), newImportLive())
+	cmd.AddCommand(newImportIPVSAdm(), newImportKeepalived(), newImportLive())
 	return cmd
 }
 
@@ -82,17 +82,6 @@ func (f *reachFlags) host() (*importer.Host, error) {
 	return h, nil
 }
 
-// bootNote goes in the header of every import: the hosts get boot: "none".
-const bootNote = `Every host has boot: "none": lvsctl keeps nothing for boot there, so whatever restores its LVS state at boot today (ipvsadm's rules, keepalived, the network configuration) keeps doing it. To hand that to lvsctl, remove the line and turn the other off.`
-
-// expireNodestComment explains a declared expire_nodest_conn.
-func expireNodestComment(live bool) []string {
-	where := "the kernel's default, which saved rules do not record: check the director's `sysctl net.ipv4.vs.expire_nodest_conn`"
-	if live {
-		where = "as the director has it"
-	}
-	return []string{"expire_nodest_conn: " + where + ". lvsctl's own default for a director is 1: a removed real server's connection entries then expire at once, instead of dropping new connections that reuse their client ports."}
-}
 
 func newImportIPVSAdm() *cobra.Command {
 	var f reachFlags
@@ -127,25 +116,7 @@ listed under the director's vips: lvsctl leaves them to whatever sets them now
 			for _, n := range rules.Notes {
 				fmt.Fprintf(cmd.ErrOrStderr(), "lvsctl: %s: %s\n", name, n)
 			}
-			def := &importer.Definition{Hosts: []*importer.Host{h}}
-			dir := def.Director(f.director)
-			dir.Sysctls = []importer.Sysctl{{Key: "net.ipv4.vs.expire_nodest_conn", Value: "0", Comment: expireNodestComment(false)}}
-			dests := 0
-			for _, s := range rules.Services {
-				svc, _ := dir.AddService(s)
-				dests += len(s.Dests)
-				if s.Key.FWMark != 0 {
-					svc.Comment = append(svc.Comment, fmt.Sprintf("Mark %d is set by rules outside lvsctl (iptables, nftables): lvsctl leaves them alone.", s.Key.FWMark))
-				}
-			}
-			def.Header = []string{
-				fmt.Sprintf("Imported by lvsctl import ipvsadm from %s: %d service%s, %d real server%s.", name, len(rules.Services), plural(len(rules.Services)), dests, plural(dests)),
-				"The VIPs are not under vips: saved rules do not say which interface carries them, so lvsctl leaves them to whatever sets them now.",
-				bootNote,
-			}
-			if rules.Clears {
-				def.Header = append(def.Header, `The rules cleared the table first (-C): to have lvsctl remove IPVS services it does not know, set ownership: "exclusive" on the director.`)
-			}
+			def := importer.FromIPVSRules(rules, h, name)
 			return writeDefinition(cmd, def, f.pkg)
 		},
 	}

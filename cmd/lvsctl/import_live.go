@@ -72,7 +72,8 @@ that is set up as lvsctl sets one up). --check=false skips that.`,
 			def.Header = []string{
 				fmt.Sprintf("Imported by lvsctl import live from the hosts of %s: %d director%s, %d service%s, %d real server%s.",
 					filepath.Clean(args[0]), len(def.Directors), plural(len(def.Directors)), n, plural(n), d, plural(d)),
-				bootNote,
+				"",
+				importer.BootNote,
 			}
 			out, err := importer.Render(def, pkg)
 			if err != nil {

@@ -102,6 +102,7 @@ func TestReadIPVSRulesErrors(t *testing.T) {
 		{"-A -t 10.0.0.1:80\n-A -t 10.0.0.1:80", "rules:2: service TCP 10.0.0.1:80 is added twice"},
 		{"-A -t 10.0.0.1:80 -s rr -Z", "rules:1: option -Z does not go with -A"},
 		{"-A -t 10.0.0.1:80 -p 300 -M 255.0.255.0\x1b[31m", `rules:1: -M 255.0.255.0\x1b[31m: not a netmask`},
+		{"-A -t [2001:db8::1]:80 -p 300 -M 255.255.0.0", `rules:1: -M 255.255.0.0: an IPv6 service groups clients by a prefix length`},
 		{"-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.0.2 -w 3000000000", "rules:2: -w 3000000000: not a number in range"},
 		{"-A -f 0", "rules:1: -f 0: a firewall mark is a number from 1 to 4294967295"},
 		{"-D -t 10.0.0.1:80", "rules:1: -D is not a rule of an IPVS table"},
@@ -163,6 +164,8 @@ func TestRenderRoundTrip(t *testing.T) {
 -a -u 192.168.0.10:53 -r 192.168.0.101:53 -g -w 1
 -A -t 192.168.0.10:53 -s rr
 -a -t 192.168.0.10:53 -r 192.168.0.101:53 -g -w 1 -x 10 -y 2
+-A -t 192.168.0.10:443 -s sh -p 60 -M 255.255.0.255
+-a -t 192.168.0.10:443 -r 192.168.0.101:443 -g -w 1
 -A -t [2001:db8::1]:443 -s mh -b mh-fallback,mh-port -p 100 -M 64
 -a -t [2001:db8::1]:443 -r [2001:db8::5]:443 -i -w 3 --tun-type gre --tun-csum
 -A -t 211.47.13.234:80 -s wlc
@@ -195,7 +198,7 @@ func TestRenderRoundTrip(t *testing.T) {
 			}
 		}
 	})
-	want := []string{"192.168.0.10:53", "192.168.0.10:80", "2001:db8::1.443", "211.47.13.234:80", "sctp@10.9.9.9:3868", "udp@192.168.0.10:53"}
+	want := []string{"192.168.0.10:443", "192.168.0.10:53", "192.168.0.10:80", "2001:db8::1.443", "211.47.13.234:80", "sctp@10.9.9.9:3868", "udp@192.168.0.10:53"}
 	if diff := cmp.Diff(want, names); diff != "" {
 		t.Errorf("service names (-want +got)\n%s", diff)
 	}

@@ -277,26 +277,17 @@ func (w *writer) service(s *Service) {
 
 // persistenceMask says how clients are grouped, when not by whole address.
 func persistenceMask(s *state.Service) []string {
-	full := 32
 	if s.Key.Family == state.IPv6 {
-		full = 128
-	}
-	if s.NetmaskBits == full || s.NetmaskBits == 0 {
-		return nil
-	}
-	if s.Key.Family == state.IPv6 {
+		if s.NetmaskBits == 128 || s.NetmaskBits == 0 {
+			return nil
+		}
 		return []string{"prefix: " + strconv.Itoa(s.NetmaskBits)}
 	}
-	m := netip.PrefixFrom(netip.IPv4Unspecified(), s.NetmaskBits)
-	return []string{"netmask: " + Quote(maskString(m.Bits()))}
-}
-
-func maskString(bits int) string {
-	var b [4]byte
-	for i := 0; i < bits; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
+	m := s.IPv4Mask()
+	if m == ^uint32(0) || m == 0 {
+		return nil
 	}
-	return netip.AddrFrom4(b).String()
+	return []string{"netmask: " + Quote(netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}).String())}
 }
 
 func (w *writer) realServer(svc state.ServiceKey, r *RealServer) {
