@@ -76,6 +76,18 @@ func desiredTable() []*state.Service {
 			Dests: []*state.Destination{{Addr: ap("10.1.0.1:0"), Weight: 1, Forward: state.DR}, {Addr: ap("10.1.0.2:0"), Weight: 2, Forward: state.DR}}},
 		&state.Service{Key: state.ServiceKey{Family: state.IPv6, FWMark: 6}, Scheduler: "mh", SchedFlags: []string{"mh-port"}, Persistent: true, Timeout: 600, NetmaskBits: 64,
 			Dests: []*state.Destination{{Addr: ap("[2001:db8:1::1]:0"), Weight: 1, Forward: state.DR}}},
+		// What real configurations have (issue 13, item 5): a persistence
+		// netmask that is not contiguous, a destination on the director's
+		// loopback, and direct-routing and tunnel destinations on another
+		// port than the service's, which the kernel keeps as sent.
+		&state.Service{Key: tcp("10.0.2.5", 80), Scheduler: "wrr", Persistent: true, Timeout: 300, Netmask: netip.MustParseAddr("255.255.0.255"),
+			Dests: []*state.Destination{
+				{Addr: ap("127.0.0.11:80"), Weight: 1, Forward: state.DR},
+				{Addr: ap("10.1.0.1:8080"), Weight: 1, Forward: state.DR},
+				{Addr: ap("10.1.0.2:8080"), Weight: 1, Forward: state.TUN, TunnelType: "ipip", TunnelChecksum: "none"},
+			}},
+		&state.Service{Key: state.ServiceKey{Family: state.IPv4, FWMark: 9}, Scheduler: "rr", Persistent: true, Timeout: 60, Netmask: netip.MustParseAddr("0.0.255.255"),
+			Dests: []*state.Destination{{Addr: ap("10.1.0.1:8080"), Weight: 1, Forward: state.DR}, {Addr: ap("127.0.0.1:0"), Weight: 1, Forward: state.DR}}},
 		// IPv6 services, NAT and DR.
 		&state.Service{Key: tcp("2001:db8::10", 443), Scheduler: "wlc", Persistent: true, Timeout: 1800, NetmaskBits: 128,
 			Dests: []*state.Destination{{Addr: ap("[2001:db8:1::1]:8443"), Weight: maxWeight, Forward: state.NAT}, {Addr: ap("[2001:db8:1::2]:443"), Weight: 1, Forward: state.DR}}},
