@@ -34,6 +34,42 @@ ip netns exec director ipvsadm -a -t 211.47.13.234:80 -r 10.0.0.101:8080 -m -w 1
 ip netns exec director ipvsadm -a -t 211.47.13.234:80 -r 10.0.0.102:8080 -m -w 2
 `
 
+// drKeepalived is the guide's DR service as keepalived.conf writes it,
+// with a health checker and a VRRP instance lvsctl keeps as comments.
+const drKeepalived = `vrrp_instance VI_1 {
+    state MASTER
+    interface ens33
+    virtual_router_id 51
+    priority 100
+    virtual_ipaddress {
+        192.168.0.10/32
+    }
+}
+$WEB=192.168.0.10 80
+virtual_server $WEB {
+    delay_loop 6
+    lb_algo wrr
+    lb_kind DR
+    persistence_timeout 300
+    protocol TCP
+    real_server 192.168.0.101 80 {
+        weight 5
+        TCP_CHECK {
+            connect_timeout 3
+        }
+    }
+    real_server 222.117.155.123 80 {
+        weight 10
+        HTTP_GET {
+            url {
+                path /
+                status_code 200
+            }
+        }
+    }
+}
+`
+
 // importSteps imports the cluster of hosts/ as it runs into $1/, plans it,
 // imports the director's ipvsadm -S -n into $1-ipvsadm/ and plans that;
 // then applies $1/ (lvsctl records what it now owns), plans and checks
@@ -49,6 +85,12 @@ importit() {
 	ip netns exec director ipvsadm -S -n | lvsctl import ipvsadm --director director --netns director - > $1-ipvsadm/cluster.cue 2>/out/$1-ipvsadm.err
 	cp $1-ipvsadm/cluster.cue /out/$1-ipvsadm.cue
 	lvsctl plan $1-ipvsadm > /out/$1-plan-ipvsadm 2>/out/$1-plan-ipvsadm.err
+	if [ -f $1-keepalived.conf ]; then
+		mkdir -p $1-keepalived
+		lvsctl import keepalived --netns director $1-keepalived.conf > $1-keepalived/cluster.cue 2>/out/$1-keepalived.err
+		cp $1-keepalived/cluster.cue /out/$1-keepalived.cue
+		lvsctl plan $1-keepalived > /out/$1-plan-keepalived 2>/out/$1-plan-keepalived.err
+	fi
 	lvsctl apply --auto-approve $1 > /out/$1-apply 2>/out/$1-apply.err
 	code lvsctl plan --detailed-exitcode $1 > /out/$1-plan2.code
 	lvsctl plan $1 > /out/$1-plan2 2>/dev/null
@@ -60,7 +102,8 @@ importit() {
 // TestImport: the guide's DR and NAT setups, built by hand with ipvsadm, ip
 // and sysctl, imported from the live hosts: the first plan changes no object
 // (it only records what lvsctl now owns), the director's ipvsadm -S -n
-// imported alone plans no change either, and after the first apply the plan
+// imported alone plans no change either, nor does the DR service written as
+// keepalived.conf, and after the first apply the plan
 // says "No changes.", drift finds nothing, the table is as it was and
 // requests go by the weights.
 func TestImport(t *testing.T) {
@@ -70,7 +113,8 @@ func TestImport(t *testing.T) {
 	r, err := vmlab.Run(context.Background(), vmlab.Scenario{
 		Name:     "import",
 		Binaries: binaries(t),
-		Files:    map[string][]byte{"/lab/dr-hosts/cluster.cue": []byte(drHosts), "/lab/nat-hosts/cluster.cue": []byte(natHosts)},
+		Files:    map[string][]byte{"/lab/dr-hosts/cluster.cue": []byte(drHosts), "/lab/nat-hosts/cluster.cue": []byte(natHosts),
+			"/lab/dr-keepalived.conf": []byte(drKeepalived)},
 		Script: topology + DRNetwork + handDR + importSteps + `
 set -e
 cd /lab
@@ -139,6 +183,17 @@ ip netns exec client hits -url http://211.47.13.234/ -n 30 > /out/nat-hits
 		}
 		if f(n+"-save-before") == "" || f(n+"-save-after") != f(n+"-save-before") {
 			t.Errorf("%s: the IPVS table moved:\n%s---\n%s", n, f(n+"-save-before"), f(n+"-save-after"))
+		}
+		if n == "dr" {
+			t.Logf("--- keepalived.conf imported ---\n%s%s--- its plan ---\n%s", f("dr-keepalived.cue"), f("dr-keepalived.err"), f("dr-plan-keepalived"))
+			if !strings.HasPrefix(f("dr-plan-keepalived"), "No changes to any object.") || !strings.Contains(f("dr-plan-keepalived"), "Plan: 0 to add, 0 to change, 0 to destroy.") {
+				t.Errorf("the plan of keepalived.conf imported:\n%s\n%s", f("dr-plan-keepalived"), f("dr-plan-keepalived.err"))
+			}
+			for _, want := range []string{"TCP_CHECK connect_timeout 3", "HTTP_GET", "192.168.0.10 moves between directors with VRRP", "delay_loop 6"} {
+				if !strings.Contains(f("dr-keepalived.cue"), want) {
+					t.Errorf("keepalived's %q is in no comment of the definition", want)
+				}
+			}
 		}
 		got := counts(t, r.Files[c.hits])
 		if got["rs1"] != c.want["rs1"] || got["rs2"] != c.want["rs2"] || got["errors"] != 0 {
