@@ -195,14 +195,23 @@ func (d *deriver) realServerSide(dir *Director, s *Service, r *RealServer, vips 
 			rs.address("lo", netip.PrefixFrom(vip, vip.BitLen()), why)
 		}
 	case "tun":
-		dev, kind := tunnelDevice(r)
+		dev, kind, missing := tunnelDevice(r.Tunnel.Type, r.addr.Is6(), serviceIs6(s))
 		if dev == "" {
 			d.probs = append(d.probs, problemAt(d.pos.at(rp.to("host")), rp.to("host").String(),
-				"lvsctl does not set up a GUE receiver (fou) on a managed real server yet: leave host out and configure the receiver yourself"))
+				"lvsctl does not set up %s on a managed real server yet: leave host out and configure the receiver yourself", missing))
 			return
 		}
 		rs.link(dev, kind, why)
 		for _, vip := range vips {
+			// What the inner packet needs, by the VIP's family. IPv4: the
+			// ARP sysctls (the VIP must not be announced), and rp_filter
+			// off, since the client's address is not routed back through
+			// the tunnel. IPv6 needs neither: the kernel answers neighbour
+			// solicitations only for addresses on the receiving interface,
+			// so a VIP on the tunnel device is never announced on eth0, and
+			// rp_filter is IPv4's alone (the outer IPv4 packet of IPv6 in
+			// IPv4 comes from the director's address, which routes back
+			// the way it came).
 			if vip.Is4() {
 				rs.arpSysctls(host, why, dev)
 				rs.need("net.ipv4.conf.all.rp_filter", "0", why, []string{"0", "2"})
@@ -230,21 +239,42 @@ func (d *deriver) realServerSide(dir *Director, s *Service, r *RealServer, vips 
 	}
 }
 
-// tunnelDevice names the device that decapsulates r's tunnel on the real
-// server, by outer family and tunnel type; "" for GUE, which needs a fou port.
-func tunnelDevice(r *RealServer) (name, kind string) {
-	v6 := r.addr.Is6()
+// tunnelDevice names the device that decapsulates a tunnel on the real
+// server: the fallback device of the kernel module that takes the outer
+// family (the real server's address) with the inner one (the service's VIP)
+// inside, which receives from any director. IPVS's "ipip" type is IP in IP
+// of either family (since Linux 3.18; the outer header's protocol says the
+// inner family): IPv4 in IPv4 is ipip's tunl0, IPv6 in IPv4 (protocol 41)
+// sit's sit0, IPv6 in IPv6 ip6_tunnel's ip6tnl0. GRE says the inner family
+// in its own header, so gre0 and ip6gre0 take both. When lvsctl cannot set
+// the receiver up, name is "" and missing says what is lacking: GUE needs a
+// fou port, and IPv4 in IPv6 an ip6tnl device of mode ipip6 or any, where
+// the kernel's ip6tnl0 is ip6ip6 and drops it.
+func tunnelDevice(typ string, outer6, inner6 bool) (name, kind, missing string) {
 	switch {
-	case r.Tunnel.Type == "ipip" && !v6:
-		return "tunl0", "ipip"
-	case r.Tunnel.Type == "ipip":
-		return "ip6tnl0", "ip6tnl"
-	case r.Tunnel.Type == "gre" && !v6:
-		return "gre0", "gre"
-	case r.Tunnel.Type == "gre":
-		return "ip6gre0", "ip6gre"
+	case typ == "ipip" && !outer6 && !inner6:
+		return "tunl0", "ipip", ""
+	case typ == "ipip" && !outer6:
+		return "sit0", "sit", ""
+	case typ == "ipip" && inner6:
+		return "ip6tnl0", "ip6tnl", ""
+	case typ == "ipip":
+		return "", "", "an IPv4-in-IPv6 receiver (an ip6tnl device of mode ipip6 or any; the kernel's ip6tnl0 takes only IPv6 in IPv6)"
+	case typ == "gre" && !outer6:
+		return "gre0", "gre", ""
+	case typ == "gre":
+		return "ip6gre0", "ip6gre", ""
 	}
-	return "", ""
+	return "", "", "a GUE receiver (fou)"
+}
+
+// serviceIs6 reports whether s is an IPv6 service: by its VIP, or by its
+// family for a firewall-mark service.
+func serviceIs6(s *Service) bool {
+	if s.FWMark != 0 {
+		return s.Family == "ipv6"
+	}
+	return s.addr.Is6()
 }
 
 // serviceVIPs are the addresses a service answers on: its own, or those of

@@ -48,7 +48,7 @@ func checkGathered(req GatherRequest, g *Gathered) error {
 		if !slices.Contains(req.Links, l.Name) {
 			return fmt.Errorf("link %q it was not asked for", Clean(l.Name))
 		}
-		if !slices.Contains([]string{"", "ipip", "gre", "ip6tnl", "ip6gre", "dummy"}, l.Kind) && !liveSchedName.MatchString(l.Kind) {
+		if !slices.Contains([]string{"", "ipip", "sit", "gre", "ip6tnl", "ip6gre", "dummy"}, l.Kind) && !liveSchedName.MatchString(l.Kind) {
 			return fmt.Errorf("link %s of kind %q", l.Name, Clean(l.Kind))
 		}
 	}

@@ -56,7 +56,7 @@ func checkOp(o Op) error {
 		if err := need(o.Link != nil, "link"); err != nil {
 			return err
 		}
-		if !slices.Contains([]string{"", "ipip", "gre", "ip6tnl", "ip6gre", "dummy"}, o.Link.Kind) {
+		if !slices.Contains([]string{"", "ipip", "sit", "gre", "ip6tnl", "ip6gre", "dummy"}, o.Link.Kind) {
 			return fmt.Errorf("%s: unknown link kind %q", o.Kind, o.Link.Kind)
 		}
 		return names.CheckInterfaceName(o.Link.Name)

@@ -19,7 +19,7 @@
 //     interface name, an unknown device kind, an invalid prefix); the message
 //     says why.
 //   - errors.Is(err, ErrFallbackDevice): DeleteLink was asked to delete a
-//     tunnel module's fallback device (tunl0, gre0, ip6tnl0, ip6gre0), which
+//     tunnel module's fallback device (tunl0, sit0, gre0, ip6tnl0, ip6gre0), which
 //     the kernel keeps while the module is loaded.
 //   - errors.Is(err, ErrNotSupported): not on Linux.
 //   - otherwise the error names the object ("address 192.0.2.10/32 on lo: ...",
@@ -44,10 +44,10 @@ var (
 )
 
 // kinds are the device kinds EnsureLink creates: the IPv4 and IPv6 tunnels a
-// tunnelling real server receives on, and two plain devices with no
+// tunnelling real server receives on (sit for IPv6 inside IPv4), and two plain devices with no
 // configuration (dummy, a place for addresses; ifb, which kernels built
 // without dummy still have).
-var kinds = []string{"ipip", "gre", "ip6tnl", "ip6gre", "dummy", "ifb"}
+var kinds = []string{"ipip", "sit", "gre", "ip6tnl", "ip6gre", "dummy", "ifb"}
 
 // invalidError carries the reason a request was refused and ErrInvalid,
 // printing only the former.

@@ -62,10 +62,10 @@ func kindOf(l netlink.Link) string {
 // EnsureLink makes l exist and sets it up (or down, when l.Up is false).
 // Running it again changes nothing.
 //
-// A missing device is created when l.Kind is one of ipip, gre, ip6tnl, ip6gre,
-// dummy or ifb, with the kernel's defaults: a tunnel with no local or remote
-// address, which receives from any peer. Loading a tunnel module creates its
-// fallback device (tunl0, gre0, ip6tnl0, ip6gre0) in every namespace, so a
+// A missing device is created when l.Kind is one of ipip, sit, gre, ip6tnl,
+// ip6gre, dummy or ifb, with the kernel's defaults: a tunnel with no local or
+// remote address, which receives from any peer. Loading a tunnel module creates
+// its fallback device (tunl0, sit0, gre0, ip6tnl0, ip6gre0) in every namespace, so a
 // request to create tunl0 can meet EEXIST from the very device the request
 // brought into being; EnsureLink then takes the device that is there. A device
 // that exists with another kind than l.Kind is an error wrapping EEXIST. With

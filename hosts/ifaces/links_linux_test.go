@@ -111,7 +111,7 @@ func TestLinkErrors(t *testing.T) {
 	}, {
 		name:   "a kind lvsctl does not create",
 		do:     func() error { return EnsureLink(state.Link{Name: "br0", Kind: "bridge", Up: true}) },
-		msg:    `link br0: lvsctl does not create devices of kind "bridge" (it creates ipip, gre, ip6tnl, ip6gre, dummy, ifb)`,
+		msg:    `link br0: lvsctl does not create devices of kind "bridge" (it creates ipip, sit, gre, ip6tnl, ip6gre, dummy, ifb)`,
 		target: ErrInvalid,
 	}, {
 		name:   "set down a missing device",
@@ -139,7 +139,7 @@ func TestLinkErrors(t *testing.T) {
 // which of the two it proved.
 func TestTunnelDevices(t *testing.T) {
 	for _, tc := range []struct{ name, kind string }{
-		{"tunl0", "ipip"}, {"gre0", "gre"}, {"ip6tnl0", "ip6tnl"}, {"ip6gre0", "ip6gre"}, {"tunl1", "ipip"},
+		{"tunl0", "ipip"}, {"sit0", "sit"}, {"gre0", "gre"}, {"ip6tnl0", "ip6tnl"}, {"ip6gre0", "ip6gre"}, {"tunl1", "ipip"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			netnstest.Enter(t)
