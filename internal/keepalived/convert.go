@@ -92,6 +92,7 @@ type vserver struct {
 	haSusp   bool
 	rs       []*rserver
 	notes    []string
+	counts   [][2]string // kinds for the summary, counted when the service is made
 }
 
 type rserver struct {
@@ -104,6 +105,7 @@ type rserver struct {
 	uth     uint32
 	lth     uint32
 	notes   []string
+	counts  [][2]string
 	skipped bool
 }
 
@@ -731,14 +733,14 @@ func (c *conv) vsKeyword(vs *vserver, k *node) error {
 	case "real_server":
 		return c.rserver(vs, k)
 	case "sorry_server", "sorry_server_inhibit", "sorry_server_lvs_method":
-		c.count("sorry servers", "")
+		vs.counts = append(vs.counts, [2]string{"sorry servers", ""})
 		vs.notes = append(vs.notes, render(k, 300)+" (lvsctl does not model sorry servers: keepalived adds it, weight 1, when the quorum is lost)")
 	default:
 		if vsNoteKeys[key] {
 			if key == "ha_suspend" {
 				vs.haSusp = true
 			}
-			c.count("virtual server settings", key)
+			vs.counts = append(vs.counts, [2]string{"virtual server settings", key})
 			vs.notes = append(vs.notes, render(k, 300))
 			return nil
 		}
@@ -865,10 +867,10 @@ func (c *conv) rserver(vs *vserver, n *node) error {
 				rs.lth = uint32(v)
 			}
 		case checkers[key]:
-			c.count("health checkers", key)
+			rs.counts = append(rs.counts, [2]string{"health checkers", key})
 			rs.notes = append(rs.notes, checkerNote(k))
 		case rsNoteKeys[key]:
-			c.count("real server settings", key)
+			rs.counts = append(rs.counts, [2]string{"real server settings", key})
 			rs.notes = append(rs.notes, render(k, 300))
 		case key == "lb_kind":
 			c.warn(k.pos, "lb_kind inside real_server is unknown to keepalived (it reads lvs_method there): ignored")
@@ -1028,6 +1030,14 @@ func (c *conv) finish() error {
 		if err != nil {
 			return err
 		}
+		for _, k := range vs.counts {
+			c.count(k[0], k[1])
+		}
+		for _, rs := range vs.rs {
+			for _, k := range rs.counts {
+				c.count(k[0], k[1])
+			}
+		}
 		for _, s := range svcs {
 			if old := seen[s.Key]; old != nil {
 				c.warn(vs.pos, "service %s is defined again: lvsctl adds its real servers to the first one's", s.Key)
@@ -1067,6 +1077,9 @@ func (c *conv) services(vs *vserver, g *vsgroup) ([]*state.Service, error) {
 			if err != nil {
 				return nil, err
 			}
+			if len(targets)+len(addrs) > maxServices {
+				return nil, errAt(e.pos, "virtual_server_group %s has more than %d addresses", g.name, maxServices)
+			}
 			for _, a := range addrs {
 				targets = append(targets, target{key: state.ServiceKey{Family: afOf(a).state(), Protocol: vs.proto, Addr: a, Port: e.port}, fromPort: e.port})
 			}
@@ -1089,6 +1102,12 @@ func (c *conv) services(vs *vserver, g *vsgroup) ([]*state.Service, error) {
 		targets = append(targets, target{key: state.ServiceKey{Family: vs.af.state(), FWMark: vs.fwmark}})
 	default:
 		targets = append(targets, target{key: state.ServiceKey{Family: vs.af.state(), Protocol: vs.proto, Addr: vs.addr, Port: vs.port}, fromPort: vs.port})
+	}
+	if len(c.res.Services)+len(targets) > maxServices {
+		return nil, errAt(vs.pos, "more than %d services", maxServices)
+	}
+	if c.dests += len(targets) * len(vs.rs); c.dests > maxDests {
+		return nil, errAt(vs.pos, "more than %d real servers in all services", maxDests)
 	}
 	var out []*state.Service
 	for _, t := range targets {

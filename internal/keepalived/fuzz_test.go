@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // FuzzParse feeds ParseFile any file: it must return a result or an
@@ -36,7 +37,11 @@ func FuzzParse(f *testing.F) {
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		// A hang is a failure too: the watchdog crashes the worker, and
+		// the fuzzer keeps the input.
+		watchdog := time.AfterFunc(10*time.Second, func() { panic("ParseFile has run for 10s") })
 		res, err := ParseFile(p)
+		watchdog.Stop()
 		if err != nil {
 			if _, ok := err.(*Error); !ok {
 				t.Fatalf("error %v is not an *Error", err)

@@ -113,6 +113,7 @@ type conv struct {
 	kinds  map[string]int            // kind -> count, for the summary
 	sub    map[string]map[string]int // kind -> subkind -> count
 	order  []string                  // kinds in first-seen order
+	dests  int                       // destinations made so far
 }
 
 func (c *conv) warn(p pos, format string, args ...any) {

@@ -33,9 +33,11 @@ const (
 	maxFiles       = 256      // files read in all
 	maxLines       = 500000   // lines the reader produces, expansions included
 	maxReplace     = 10000    // $NAME replacements on one line
+	maxReplaceAll  = 1000000  // $NAME replacements in all
 	maxBlockDepth  = 100      // nested { } blocks
 	maxRangeAddrs  = 65536    // addresses in one virtual_server_group range
 	maxServices    = 100000   // services in the result
+	maxDests       = 1000000  // destinations in all services of the result
 )
 
 // pos is where a line came from. Lines an expansion produced carry the
@@ -168,6 +170,7 @@ type reader struct {
 	defs     map[string]*def
 	collect  *def // a multiline definition being read
 	produced int
+	replaced int
 	opened   int
 	bytes    int
 	warn     func(p pos, format string, args ...any)
@@ -588,6 +591,10 @@ func (r *reader) replace(p pos, buf string, max int) (string, bool, error) {
 			continue
 		}
 		count++
+		r.replaced++
+		if r.replaced > maxReplaceAll {
+			return "", false, errAt(p, "more than %d replacements of definitions in all", maxReplaceAll)
+		}
 		if count > maxReplace {
 			return "", false, errAt(p, "more than %d replacements on one line: is a definition recursive ($%s)?", maxReplace, d.name)
 		}

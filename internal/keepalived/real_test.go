@@ -89,6 +89,15 @@ var minServices = map[string]int{
 	"ka-samples-vrrp.scripts.conf":          0,
 	"ka-samples-vrrp.static_ipaddress.conf": 0,
 	"ka-samples-vrrp.sync.conf":             0,
+	"ka-etc-keepalived.conf":                3,
+	"ka-etc-sample.in.conf":                 3,
+	"ka-docs-case-study-healthcheck.conf":   3,
+	"ka-docs-case-study-mixing.conf":        2,
+	"augeas-test_keepalived.conf":           1,
+	"issue-2253-vsg-reload.conf":            2,
+	"issue-713-ipv6-to-ipv4.conf":           0,
+	"issue-1139-multiple-protocols.conf":    0,
+	"kubeinit-manifast.conf":                1,
 }
 
 // TestRealConfigurations parses every configuration under testdata/real
