@@ -3,7 +3,6 @@ package keepalived
 import (
 	"encoding/binary"
 	"fmt"
-	"math/bits"
 	"net/netip"
 	"slices"
 	"strings"
@@ -1120,11 +1119,9 @@ func (c *conv) services(vs *vserver, g *vsgroup) ([]*state.Service, error) {
 		}
 		if vs.ptimeout != 0 {
 			s.Persistent, s.Timeout, s.PE = true, vs.ptimeout, vs.pe
-			bits, err := c.netmask(vs, t.key.Family)
-			if err != nil {
+			if err := c.setNetmask(vs, s); err != nil {
 				return nil, err
 			}
-			s.NetmaskBits = bits
 		} else if vs.pe != "" {
 			c.notes(s.Key, "persistence_engine "+vs.pe+" (keepalived applies it only to a persistent service: ignored)")
 		}
@@ -1206,28 +1203,26 @@ func (c *conv) schedFlags(vs *vserver, s *state.Service) error {
 	return nil
 }
 
-// netmask is the persistence granularity as a prefix length.
-func (c *conv) netmask(vs *vserver, fam state.Family) (int, error) {
-	if vs.gran == granularityUnset {
-		if fam == state.IPv6 {
-			return 128, nil
-		}
-		return 32, nil
-	}
-	if fam == state.IPv6 {
+// setNetmask sets s's persistence netmask from the granularity: /32 or
+// /128 when none is given; an IPv4 netmask that is not contiguous (which
+// keepalived, ipvsadm and the kernel accept) goes in state.Service.Netmask.
+func (c *conv) setNetmask(vs *vserver, s *state.Service) error {
+	fam := s.Key.Family
+	switch {
+	case vs.gran == granularityUnset && fam == state.IPv6:
+		s.NetmaskBits = 128
+	case vs.gran == granularityUnset:
+		s.NetmaskBits = 32
+	case fam == state.IPv6:
 		if vs.granAF != afInet6 {
-			return 0, errAt(vs.granPos, "persistence_granularity is an IPv4 netmask but the service is IPv6")
+			return errAt(vs.granPos, "persistence_granularity is an IPv4 netmask but service %s is IPv6", s.Key)
 		}
-		return int(vs.gran), nil
+		s.NetmaskBits = int(vs.gran)
+	default:
+		if vs.granAF != afInet {
+			return errAt(vs.granPos, "persistence_granularity %d is an IPv6 prefix length but service %s is IPv4", vs.gran, s.Key)
+		}
+		s.SetIPv4Mask(vs.gran)
 	}
-	if vs.granAF != afInet {
-		return 0, errAt(vs.granPos, "persistence_granularity %d is an IPv6 prefix length but the service is IPv4", vs.gran)
-	}
-	ones := bits.LeadingZeros32(^vs.gran)
-	if ones < 32 && vs.gran<<ones != 0 {
-		var b [4]byte
-		binary.BigEndian.PutUint32(b[:], vs.gran)
-		return 0, errAt(vs.granPos, "persistence_granularity %s is not a contiguous netmask: keepalived and the kernel accept it, lvsctl cannot represent it yet", netip.AddrFrom4(b))
-	}
-	return ones, nil
+	return nil
 }

@@ -192,6 +192,29 @@ virtual_server 10.0.0.1 5060 {
 			OnePacket: true, Persistent: true, Timeout: 120, NetmaskBits: 24, PE: "sip",
 			Dests: []*state.Destination{{Addr: ap("10.0.0.2:5060"), Weight: 1, Forward: state.NAT, UpperThreshold: 100, LowerThreshold: 10}}}},
 	}, {
+		name: "a netmask that is not contiguous, as inet_aton reads it",
+		conf: `
+virtual_server 10.0.0.1 80 {
+    protocol TCP
+    lb_kind DR
+    persistence_granularity 0xffff00ff
+    real_server 10.0.0.2 80 {
+    }
+}`,
+		want: []*state.Service{{Key: tcp("10.0.0.1", 80), Scheduler: "wlc", Persistent: true, Timeout: 360, Netmask: a4("255.255.0.255"),
+			Dests: []*state.Destination{dr("10.0.0.2:80", 1)}}},
+	}, {
+		name: "ip_family inet6 makes a fwmark service IPv6; tunnelled IPv4 real servers may differ",
+		conf: `
+virtual_server fwmark 3 {
+    ip_family inet6
+    lb_kind TUN
+    real_server 10.0.0.2 {
+    }
+}`,
+		want: []*state.Service{{Key: state.ServiceKey{Family: state.IPv6, FWMark: 3}, Scheduler: "wlc",
+			Dests: []*state.Destination{{Addr: ap("10.0.0.2:0"), Weight: 1, Forward: state.TUN, TunnelType: "ipip", TunnelChecksum: "none"}}}},
+	}, {
 		name: "ops on TCP is reset",
 		conf: `
 virtual_server 10.0.0.1 80 {
@@ -643,7 +666,7 @@ func TestErrors(t *testing.T) {
 		{"growing definition", map[string]string{"keepalived.conf": "$A=x$A \nfoo $A \n"}, "keepalived.conf:2: replacing $A makes the line longer"},
 		{"too many lines", map[string]string{"keepalived.conf": "~SEQ(A, 1, 100000000) x\n"}, "keepalived.conf:1: the configuration expands to more than"},
 		{"range too large", map[string]string{"keepalived.conf": "virtual_server_group G {\n 10.0.0.0/8 80\n}\nvirtual_server group G {\n protocol TCP\n real_server 10.0.0.1 80 { }\n}\n"}, "keepalived.conf:2: range 10.0.0.0-10.255.255.255 has more than"},
-		{"non-contiguous granularity", map[string]string{"keepalived.conf": "virtual_server 10.0.0.1 80 {\n protocol TCP\n persistence_granularity 255.255.0.255\n real_server 10.0.0.2 80 { }\n}\n"}, "keepalived.conf:3: persistence_granularity 255.255.0.255 is not a contiguous netmask"},
+		{"IPv4 granularity for an IPv6 group entry", map[string]string{"keepalived.conf": "virtual_server_group G {\n 2001:db8::1 80\n}\nvirtual_server group G {\n protocol TCP\n persistence_granularity 255.255.255.0\n lb_kind TUN\n real_server 10.0.0.2 80 { }\n}\n"}, "keepalived.conf:6: persistence_granularity is an IPv4 netmask but service TCP [2001:db8::1]:80 is IPv6"},
 		{"long line", map[string]string{"keepalived.conf": "# " + strings.Repeat("x", 1100) + "\n"}, "keepalived.conf:1: line longer than"},
 		{"deep include", map[string]string{"keepalived.conf": "include a/keepalived.conf\n", "a/keepalived.conf": "include a/keepalived.conf\n"}, "includes nested deeper than 16"},
 	} {
