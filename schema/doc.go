@@ -10,9 +10,9 @@
 //     the CUE evaluator;
 //   - schema: a validator compiled from #Cluster checks structure, kinds,
 //     enumerations and ranges, and fills in the schema's defaults;
-//   - rules: check applies what relates fields to each other (direct routing
-//     cannot map ports, a firewall-mark service needs its mark group, ...) and
-//     the strict patterns for names that reach the kernel;
+//   - rules: check applies what relates fields to each other (families agree,
+//     thresholds are ordered, tunnel settings go with tun, ...) and the strict
+//     patterns for names that reach the kernel;
 //   - derive: every object each host must have, with the reasons it exists
 //     (a DR real server's ARP sysctls, "needed by service web on lb1").
 //
