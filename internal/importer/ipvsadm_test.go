@@ -222,12 +222,15 @@ func renderAndLoad(t *testing.T, def *Definition) *schema.Loaded {
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := format.Source(out, format.Simplify())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(string(again), string(out)); diff != "" {
-		t.Errorf("cue fmt would change the output (-fmt +import)\n%s", diff)
+	// cue fmt formats with format.Node, and cue fmt -s simplifies too.
+	for _, opts := range [][]format.Option{nil, {format.Simplify()}} {
+		again, err := format.Source(out, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(string(again), string(out)); diff != "" {
+			t.Errorf("cue fmt (%d options) would change the output (-fmt +import)\n%s", len(opts), diff)
+		}
 	}
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "imported.cue"), out, 0o644); err != nil {

@@ -66,7 +66,9 @@ func TestKeepalivedCorpus(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, kind := range []string{"HTTP_GET", "TCP_CHECK", "MISC_CHECK", "SSL_GET", "SMTP_CHECK", "sorry_server"} {
-				if usesKeyword(string(conf), kind) && !strings.Contains(string(out), kind) {
+				// A checker of a server keepalived skips (and warns about)
+				// goes with it.
+				if usesKeyword(string(conf), kind) && !strings.Contains(string(out), kind) && (len(res.Warnings) == 0 || len(want) > 0) {
 					t.Errorf("%s in the configuration but in no comment of the definition", kind)
 				}
 			}

@@ -170,7 +170,9 @@ func FromLive(hosts []LiveHost) (*Definition, []string) {
 					if d.Forward == state.TUN {
 						dev = TunnelDeviceFor(k, d)
 					}
-					if k.Family == state.IPv4 || k.FWMark != 0 {
+					// lvsctl derives ARP and rp_filter settings for an
+					// IPv4 VIP: the service's own, or its mark group's.
+					if k.Family == state.IPv4 && (k.FWMark == 0 || slices.ContainsFunc(lh.State.MarkRules, func(r state.MarkRule) bool { return r.Mark == k.FWMark })) {
 						why := "As the host has it: lvsctl accepts it for a real server."
 						for _, iface := range []string{"all", "default", "lo", dev, h.Interface} {
 							keep(h, ConfKey(iface, "arp_ignore"), "1", []string{"1", "2"}, why)
