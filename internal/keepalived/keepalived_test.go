@@ -737,3 +737,52 @@ func TestReaderLines(t *testing.T) {
 		})
 	}
 }
+
+func TestIncludeEdges(t *testing.T) {
+	path := writeFiles(t, map[string]string{
+		"keepalived.conf": `$SUB=svc
+include ${SUB}/*
+include /nonexistent-lvsctl-test/*.conf
+$WHERE=${_PWD}
+virtual_server 10.0.0.9 80 {
+    protocol TCP
+    real_server 10.1.0.9 80 {
+        notify_up "${WHERE}/up.sh"
+    }
+}
+`,
+		"svc/a.conf":   "virtual_server 10.0.0.1 80 { protocol TCP\n real_server 10.1.0.1 80 { } }\n",
+		"svc/b.sh":     "virtual_server 10.0.0.2 80 { protocol TCP\n real_server 10.1.0.2 80 { } }\n",
+		"svc/c/d.conf": "virtual_server 10.0.0.3 80 { protocol TCP\n real_server 10.1.0.3 80 { } }\n",
+	})
+	dir := filepath.Dir(path)
+	if err := os.Chmod(filepath.Join(dir, "svc/b.sh"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ParseFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range res.Services {
+		got = append(got, s.Key.String())
+	}
+	if diff := cmp.Diff([]string{"TCP 10.0.0.1:80", "TCP 10.0.0.9:80"}, got); diff != "" {
+		t.Errorf("services (-want +got):\n%s", diff)
+	}
+	warnings := strings.Join(res.Warnings, "\n")
+	for _, want := range []string{
+		"keepalived.conf:2: include svc/*: " + filepath.Join(dir, "svc/b.sh") + " is not a regular non-executable file",
+		"keepalived.conf:2: include svc/*: " + filepath.Join(dir, "svc/c") + " is not a regular non-executable file",
+		"keepalived.conf:3: include /nonexistent-lvsctl-test/*.conf matched no file",
+	} {
+		if !strings.Contains(warnings, want) {
+			t.Errorf("no warning %q in:\n%s", want, warnings)
+		}
+	}
+	k := tcp("10.0.0.9", 80)
+	want := []string{`notify_up ` + filepath.Join(dir) + `/up.sh`}
+	if diff := cmp.Diff(want, res.DestNotes[k][ap("10.1.0.9:80")]); diff != "" {
+		t.Errorf("${_PWD} (-want +got):\n%s", diff)
+	}
+}
