@@ -119,16 +119,15 @@ func (m *multilineSource) next(*reader) (string, bool) {
 }
 
 type seqSource struct {
-	p                pos
-	v                string
-	cur, step, last  int64
-	hex, done        bool
-	text             string
-	lstVars          []string
-	lstValues        [][]string
-	lstNext          int
-	lst              bool
-	iterations, max_ int
+	p               pos
+	v               string
+	cur, step, last int64
+	hex, done       bool
+	text            string
+	lstVars         []string
+	lstValues       [][]string
+	lstNext         int
+	lst             bool
 }
 
 func (s *seqSource) at() pos { return s.p }
