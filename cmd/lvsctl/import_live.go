@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -53,13 +55,9 @@ that is set up as lvsctl sets one up). --check=false skips that.`,
 			if err := s.cluster.Err(); err != nil {
 				return unreachable(err)
 			}
-			var lhs []importer.LiveHost
-			for _, name := range slices.Sorted(maps.Keys(s.cluster.Clients)) {
-				st, err := readForImport(s.cluster.Clients[name])
-				if err != nil {
-					return interrupted(in.Hard, fmt.Errorf("%w; nothing was changed on any host", err))
-				}
-				lhs = append(lhs, importer.LiveHost{Host: importHost(name, s.loaded.Cluster.Hosts[name]), State: st})
+			lhs, err := readAllForImport(s, f.parallelism)
+			if err != nil {
+				return interrupted(in.Hard, fmt.Errorf("%w; nothing was changed on any host", err))
 			}
 			def, notes := importer.FromLive(lhs)
 			n, d := 0, 0
@@ -95,6 +93,33 @@ that is set up as lvsctl sets one up). --check=false skips that.`,
 	cmd.Flags().StringVar(&pkg, "package", "cluster", "the CUE package name")
 	cmd.Flags().BoolVar(&check, "check", true, "plan the written definition against the hosts and say on stderr what the first plan would change")
 	return cmd
+}
+
+// readAllForImport reads every open host, up to parallelism at once.
+func readAllForImport(s *session, parallelism int) ([]importer.LiveHost, error) {
+	names := slices.Sorted(maps.Keys(s.cluster.Clients))
+	lhs := make([]importer.LiveHost, len(names))
+	errs := make([]error, len(names))
+	sem := make(chan struct{}, max(parallelism, 1))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			st, err := readForImport(s.cluster.Clients[name])
+			if err != nil {
+				if !strings.Contains(err.Error(), name) {
+					err = fmt.Errorf("host %s: %w", name, err)
+				}
+				errs[i] = err
+				return
+			}
+			lhs[i] = importer.LiveHost{Host: importHost(name, s.loaded.Cluster.Hosts[name]), State: st}
+		}()
+	}
+	wg.Wait()
+	return lhs, errors.Join(errs...)
 }
 
 // readForImport reads what import live looks at on one host, in two steps:
