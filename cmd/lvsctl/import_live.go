@@ -73,6 +73,9 @@ that is set up as lvsctl sets one up). --check=false skips that.`,
 				"",
 				importer.BootNote,
 			}
+			if slices.ContainsFunc(def.Directors, func(d *importer.Director) bool { return len(d.VIPs) > 0 }) {
+				def.Header = append(def.Header, "", "The vips are the service addresses each director has now. If VRRP (keepalived) moves one between directors, take it out of vips: lvsctl would otherwise put it back where it is listed.")
+			}
 			out, err := importer.Render(def, pkg)
 			if err != nil {
 				return err
