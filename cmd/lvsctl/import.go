@@ -82,7 +82,6 @@ func (f *reachFlags) host() (*importer.Host, error) {
 	return h, nil
 }
 
-
 func newImportIPVSAdm() *cobra.Command {
 	var f reachFlags
 	cmd := &cobra.Command{

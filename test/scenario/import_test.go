@@ -113,7 +113,7 @@ func TestImport(t *testing.T) {
 	r, err := vmlab.Run(context.Background(), vmlab.Scenario{
 		Name:     "import",
 		Binaries: binaries(t),
-		Files:    map[string][]byte{"/lab/dr-hosts/cluster.cue": []byte(drHosts), "/lab/nat-hosts/cluster.cue": []byte(natHosts),
+		Files: map[string][]byte{"/lab/dr-hosts/cluster.cue": []byte(drHosts), "/lab/nat-hosts/cluster.cue": []byte(natHosts),
 			"/lab/dr-keepalived.conf": []byte(drKeepalived)},
 		Script: topology + DRNetwork + handDR + importSteps + `
 set -e
