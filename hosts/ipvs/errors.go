@@ -37,8 +37,18 @@ func explain(op string, err error) string {
 	switch errno {
 	case syscall.EEXIST:
 		what = "it already exists"
+		if op == "start" {
+			what = "a sync daemon of this state already runs"
+		}
 	case syscall.ESRCH:
 		what = "no such service"
+		if op == "stop" {
+			what = "no sync daemon of this state runs"
+		}
+	case syscall.ENODEV:
+		what = "no such interface"
+	case syscall.EADDRNOTAVAIL:
+		what = "the interface has no address of the multicast group's family"
 	case syscall.ENOENT:
 		if op == "add service" || op == "update service" {
 			what = "the scheduler or persistence engine is not available in this kernel (its ip_vs_* module is missing)"
@@ -66,7 +76,7 @@ func errnoName(e syscall.Errno) string {
 		syscall.EEXIST: "EEXIST", syscall.ESRCH: "ESRCH", syscall.ENOENT: "ENOENT",
 		syscall.EPERM: "EPERM", syscall.ERANGE: "ERANGE", syscall.EINVAL: "EINVAL",
 		syscall.EBUSY: "EBUSY", syscall.EAGAIN: "EAGAIN", syscall.ETIMEDOUT: "ETIMEDOUT",
-		syscall.EOPNOTSUPP: "EOPNOTSUPP", syscall.ENOMEM: "ENOMEM", syscall.EFAULT: "EFAULT",
+		syscall.EOPNOTSUPP: "EOPNOTSUPP", syscall.ENODEV: "ENODEV", syscall.EADDRNOTAVAIL: "EADDRNOTAVAIL", syscall.ENOMEM: "ENOMEM", syscall.EFAULT: "EFAULT",
 	}
 	if n, ok := names[e]; ok {
 		return n

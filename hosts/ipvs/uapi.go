@@ -17,6 +17,9 @@ const (
 	cmdSetDest    = 6
 	cmdDelDest    = 7
 	cmdGetDest    = 8
+	cmdNewDaemon  = 9
+	cmdDelDaemon  = 10
+	cmdGetDaemon  = 11
 	cmdSetConfig  = 12
 	cmdGetConfig  = 13
 	cmdGetInfo    = 15
@@ -27,6 +30,7 @@ const (
 const (
 	attrService       = 1
 	attrDest          = 2
+	attrDaemon        = 3
 	attrTimeoutTCP    = 4
 	attrTimeoutTCPFin = 5
 	attrTimeoutUDP    = 6
@@ -62,6 +66,27 @@ const (
 	destTunPort      = 14
 	destTunFlags     = 15
 )
+
+// Sync daemon attributes.
+const (
+	daemonState      = 1 // u32: stateMaster or stateBackup
+	daemonMcastIfn   = 2 // NUL-terminated string
+	daemonSyncID     = 3 // u32
+	daemonSyncMaxLen = 4 // u16
+	daemonMcastGroup = 5 // IPv4 address, network byte order
+	daemonMcastGrp6  = 6 // IPv6 address, 16 bytes
+	daemonMcastPort  = 7 // u16, host byte order
+	daemonMcastTTL   = 8 // u8
+)
+
+// Sync daemon states (IP_VS_STATE_*).
+const (
+	stateMaster = 1
+	stateBackup = 2
+)
+
+// ifNameMax is IP_VS_IFNAME_MAXLEN, with the terminating NUL.
+const ifNameMax = 16
 
 // Info attributes.
 const (

@@ -22,6 +22,7 @@ type Op struct {
 	Sysctl     *state.Sysctl      `json:"sysctl,omitempty"`
 	Route      *state.Route       `json:"route,omitempty"`
 	Mark       *state.MarkRule    `json:"mark,omitempty"`
+	Daemon     *state.SyncDaemon  `json:"daemon,omitempty"`
 	Inventory  *state.Inventory   `json:"inventory,omitempty"`
 	Boot       *Boot              `json:"boot,omitempty"`
 }
@@ -46,13 +47,17 @@ type Kind string
 
 // The operations an agent performs.
 const (
-	AddService     Kind = "ipvs.add-service"
-	UpdateService  Kind = "ipvs.update-service"
-	DeleteService  Kind = "ipvs.delete-service"
-	AddDest        Kind = "ipvs.add-dest"
-	UpdateDest     Kind = "ipvs.update-dest"
-	DeleteDest     Kind = "ipvs.delete-dest"
-	SetTimeouts    Kind = "ipvs.set-timeouts"
+	AddService    Kind = "ipvs.add-service"
+	UpdateService Kind = "ipvs.update-service"
+	DeleteService Kind = "ipvs.delete-service"
+	AddDest       Kind = "ipvs.add-dest"
+	UpdateDest    Kind = "ipvs.update-dest"
+	DeleteDest    Kind = "ipvs.delete-dest"
+	SetTimeouts   Kind = "ipvs.set-timeouts"
+	// A sync daemon: start one (every setting), stop one (the kernel needs
+	// its state only; the rest says what is stopped).
+	StartDaemon    Kind = "ipvs.start-daemon"
+	StopDaemon     Kind = "ipvs.stop-daemon"
 	AddAddress     Kind = "addr.add"
 	DeleteAddress  Kind = "addr.delete"
 	EnsureLink     Kind = "link.ensure"
@@ -92,6 +97,8 @@ func (o Op) String() string {
 		return fmt.Sprintf("%s %s via %s", o.Kind, o.Route.Dst, o.Route.Gateway)
 	case o.Boot != nil:
 		return fmt.Sprintf("%s %s", o.Kind, o.Boot.File)
+	case o.Daemon != nil:
+		return fmt.Sprintf("%s %s (%s)", o.Kind, o.Daemon.State, o.Daemon.Describe())
 	case o.Mark != nil:
 		return fmt.Sprintf("%s mark %d for %s", o.Kind, o.Mark.Mark, o.Mark.Addr)
 	}

@@ -21,6 +21,7 @@ import (
 //   - sysctl: its key (the value is the original, recorded once)
 //   - route: its destination (a default route per family)
 //   - mark rule: (family, address, protocol, ports); the mark is what changes
+//   - sync daemon: its state (master, backup)
 
 // Clone returns a deep copy of inv; nil for nil.
 func (inv *Inventory) Clone() *Inventory {
@@ -34,6 +35,7 @@ func (inv *Inventory) Clone() *Inventory {
 		Sysctls:   maps.Clone(inv.Sysctls),
 		Routes:    slices.Clone(inv.Routes),
 		Marks:     slices.Clone(inv.Marks),
+		Daemons:   slices.Clone(inv.Daemons),
 	}
 	for i := range c.Addresses {
 		c.Addresses[i].Why = slices.Clone(c.Addresses[i].Why)
@@ -81,6 +83,11 @@ func (inv *Inventory) HasRoute(r Route) bool {
 // its mark).
 func (inv *Inventory) HasMark(m MarkRule) bool {
 	return inv != nil && slices.ContainsFunc(inv.Marks, func(o MarkRule) bool { return sameMark(m, o) })
+}
+
+// HasDaemon reports whether inv owns the sync daemon of that state.
+func (inv *Inventory) HasDaemon(state string) bool {
+	return inv != nil && slices.Contains(inv.Daemons, state)
 }
 
 func sameAddress(a, b Address) bool { return a.Interface == b.Interface && a.Prefix == b.Prefix }
@@ -153,6 +160,12 @@ func MergeInventory(base, add *Inventory) (*Inventory, bool) {
 			added = true
 		}
 	}
+	for _, d := range add.Daemons {
+		if !out.HasDaemon(d) {
+			out.Daemons = append(out.Daemons, d)
+			added = true
+		}
+	}
 	return out, added
 }
 
@@ -174,7 +187,8 @@ func SameInventory(a, b *Inventory) bool {
 		sameSet(a.Addresses, b.Addresses, sameAddress) &&
 		sameSet(a.Links, b.Links, func(x, y string) bool { return x == y }) &&
 		sameSet(a.Routes, b.Routes, func(x, y Route) bool { return sameRoute(x, y) && x.Gateway == y.Gateway && x.Manage == y.Manage }) &&
-		sameSet(a.Marks, b.Marks, func(x, y MarkRule) bool { return sameMark(x, y) && x.Mark == y.Mark })
+		sameSet(a.Marks, b.Marks, func(x, y MarkRule) bool { return sameMark(x, y) && x.Mark == y.Mark }) &&
+		sameSet(a.Daemons, b.Daemons, func(x, y string) bool { return x == y })
 }
 
 // sameSet reports whether every member of a is in b and every member of b in

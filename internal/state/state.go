@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -30,7 +31,10 @@ type Host struct {
 	Routes    []Route    `json:"routes,omitempty"`
 	MarkRules []MarkRule `json:"markRules,omitempty"`
 	Timeouts  *Timeouts  `json:"timeouts,omitempty"`
-	Notes     []string   `json:"notes,omitempty"` // things lvsctl leaves to the operator
+	// Daemons are the IPVS connection synchronisation daemons: at most one
+	// master and one backup.
+	Daemons []SyncDaemon `json:"daemons,omitempty"`
+	Notes   []string     `json:"notes,omitempty"` // things lvsctl leaves to the operator
 }
 
 // Protocol is an IP protocol number as IPVS uses it.
@@ -145,6 +149,14 @@ type Service struct {
 	OnePacket   bool           `json:"onePacket,omitempty"`
 	Dests       []*Destination `json:"destinations,omitempty"`
 	Why         []string       `json:"why,omitempty"`
+
+	// ExternallyManaged says what of the service's destinations another
+	// program (a health checker) owns, sorted: "presence" (which
+	// destinations are there: a missing declared one is not added unless the
+	// service itself is new, a live undeclared one is not deleted) and
+	// "weight" (a live weight that differs from the declared one is left).
+	// Desired state only; the planner never sends it to a host.
+	ExternallyManaged []string `json:"externallyManaged,omitempty"`
 }
 
 // IPv4Mask is an IPv4 service's persistence netmask as the kernel keeps it
@@ -214,6 +226,19 @@ func (f Forward) Describe() string {
 		return "local node"
 	}
 	return string(f)
+}
+
+// Externally managed aspects of a service's destinations
+// (Service.ExternallyManaged).
+const (
+	ExternalWeight   = "weight"
+	ExternalPresence = "presence"
+)
+
+// External reports whether another program owns this aspect of the
+// service's destinations (ExternalWeight, ExternalPresence).
+func (s *Service) External(aspect string) bool {
+	return slices.Contains(s.ExternallyManaged, aspect)
 }
 
 // Destination is an IPVS real server of one service.
@@ -294,6 +319,63 @@ type Timeouts struct {
 	Why    []string `json:"why,omitempty"`
 }
 
+// The states of a sync daemon: the identity of a daemon, as the kernel runs
+// at most one of each per network namespace.
+const (
+	SyncMaster = "master"
+	SyncBackup = "backup"
+)
+
+// The kernel's defaults for a sync daemon's multicast group, port and TTL
+// (IP_VS_SYNC_GROUP, IP_VS_SYNC_PORT).
+var (
+	DefaultSyncGroup = netip.AddrFrom4([4]byte{224, 0, 0, 81})
+)
+
+const (
+	DefaultSyncPort = 8848
+	DefaultSyncTTL  = 1
+)
+
+// SyncDaemon is an IPVS connection synchronisation daemon (ipvsadm
+// --start-daemon): a master sends the director's connections to a multicast
+// group, a backup receives them, so that a backup director knows them when
+// it takes over. State is its identity; the kernel cannot change a running
+// daemon, so any other difference is a stop, then a start.
+type SyncDaemon struct {
+	State     string `json:"state"`     // SyncMaster or SyncBackup
+	Interface string `json:"interface"` // the multicast interface
+	SyncID    uint32 `json:"syncID"`    // 0-255
+	// MaxLength is the largest sync message's UDP payload in bytes; 0 in
+	// desired state leaves it to the kernel (the interface's MTU), and
+	// then it is not compared. Live state has the kernel's value.
+	MaxLength uint16     `json:"maxLength,omitempty"`
+	Group     netip.Addr `json:"group,omitzero"` // multicast group, IPv4 or IPv6
+	Port      uint16     `json:"port,omitempty"`
+	TTL       uint8      `json:"ttl,omitempty"`
+	Why       []string   `json:"why,omitempty"`
+}
+
+// Describe is the daemon's settings as a plan prints them: "eth1, syncid 7",
+// then the group, port, TTL and maximum length where they are not the
+// kernel's defaults.
+func (d SyncDaemon) Describe() string {
+	s := fmt.Sprintf("%s, syncid %d", d.Interface, d.SyncID)
+	if d.Group.IsValid() && d.Group != DefaultSyncGroup {
+		s += ", group " + d.Group.String()
+	}
+	if d.Port != 0 && d.Port != DefaultSyncPort {
+		s += fmt.Sprintf(", port %d", d.Port)
+	}
+	if d.TTL != 0 && d.TTL != DefaultSyncTTL {
+		s += fmt.Sprintf(", ttl %d", d.TTL)
+	}
+	if d.MaxLength != 0 {
+		s += fmt.Sprintf(", maxlen %d", d.MaxLength)
+	}
+	return s
+}
+
 // Inventory is what lvsctl created or adopted on a host, and the value each
 // sysctl had before lvsctl changed it. Only its members may be deleted.
 type Inventory struct {
@@ -303,10 +385,13 @@ type Inventory struct {
 	Sysctls   map[string]string `json:"sysctls,omitempty"` // key -> original value
 	Routes    []Route           `json:"routes,omitempty"`
 	Marks     []MarkRule        `json:"marks,omitempty"`
+	// Daemons are the sync daemons lvsctl started, by state (master,
+	// backup).
+	Daemons []string `json:"daemons,omitempty"`
 }
 
 // Empty reports whether the inventory owns nothing.
 func (inv *Inventory) Empty() bool {
 	return len(inv.Services) == 0 && len(inv.Addresses) == 0 && len(inv.Links) == 0 &&
-		len(inv.Sysctls) == 0 && len(inv.Routes) == 0 && len(inv.Marks) == 0
+		len(inv.Sysctls) == 0 && len(inv.Routes) == 0 && len(inv.Marks) == 0 && len(inv.Daemons) == 0
 }
