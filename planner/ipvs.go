@@ -102,12 +102,24 @@ func (h *hostPlan) dests(want, cur *state.Service) {
 		live[d.Addr.String()] = d
 	}
 	desired := map[string]bool{}
+	var ext external // what a health checker owns and lvsctl leaves
 	for _, d := range want.Dests {
 		desired[d.Addr.String()] = true
 		c, ok := live[d.Addr.String()]
 		if !ok {
+			if want.External(state.ExternalPresence) {
+				ext.missing = append(ext.missing, d)
+				continue
+			}
 			h.addDest(want.Key, d)
 			continue
+		}
+		if want.External(state.ExternalWeight) && c.Weight != d.Weight {
+			ext.weights = append(ext.weights, [2]*state.Destination{c, d})
+			// Compare and send everything else, with the weight it has.
+			w := *d
+			w.Weight = c.Weight
+			d = &w
 		}
 		if f := destFields(c, d); len(f) > 0 {
 			k := want.Key
@@ -124,9 +136,14 @@ func (h *hostPlan) dests(want, cur *state.Service) {
 	}
 	for _, d := range cur.Dests {
 		if !desired[d.Addr.String()] {
+			if want.External(state.ExternalPresence) {
+				ext.extra = append(ext.extra, d)
+				continue
+			}
 			h.removeDest(cur.Key, d, "not in the configuration of "+strings.Join(want.Why, ", "))
 		}
 	}
+	h.noteExternal(want, ext)
 }
 
 func (h *hostPlan) addDest(k state.ServiceKey, d *state.Destination) {
@@ -350,7 +367,7 @@ func methodName(f state.Forward) string {
 
 func bareService(s *state.Service) *state.Service {
 	c := *s
-	c.Dests, c.Why = nil, nil
+	c.Dests, c.Why, c.ExternallyManaged = nil, nil, nil
 	if len(c.SchedFlags) == 0 {
 		c.SchedFlags = nil
 	}

@@ -43,6 +43,8 @@ type Plan struct {
 	// Retired names the planned hosts that are retired (leaving the
 	// cluster), sorted.
 	Retired []string `json:"retired,omitempty"`
+
+	left []leftDest // live destinations lvsctl leaves to a health checker
 }
 
 // InventoryUpdate replaces a host's inventory; Before puts it back. Adopt,

@@ -125,6 +125,7 @@ func MakeWith(desired map[string]*state.Host, live map[string]*Live, o Options) 
 			cmp.Compare(a.order.host, b.order.host), cmp.Compare(a.order.seq, b.order.seq))
 	})
 	p.warnForwardChanges(desired)
+	p.warnLeftDests(desired, live)
 	return p, nil
 }
 

@@ -312,6 +312,11 @@ func (k *checker) service(p at, d *Director, s *Service) (string, bool) {
 			k.errf(p.to("flags").index(i), "scheduler flag %s is listed twice", f)
 		}
 	}
+	for i, e := range s.ExternallyManaged {
+		if slices.Index(s.ExternallyManaged, e) != i {
+			k.errf(p.to("externallyManaged").index(i), "%q is listed twice", e)
+		}
+	}
 	if s.OnePacket && s.FWMark == 0 && s.Protocol != "udp" {
 		k.errf(p.to("onePacket"), "one-packet scheduling is for UDP services (or firewall-mark services carrying UDP); this service is %s", s.Protocol)
 	}

@@ -122,6 +122,9 @@ func (d *deriver) service(b *hostBuilder, dir *Director, s *Service) {
 	if len(s.Flags) > 0 {
 		svc.SchedFlags = slices.Sorted(slices.Values(s.Flags))
 	}
+	if len(s.ExternallyManaged) > 0 {
+		svc.ExternallyManaged = slices.Sorted(slices.Values(s.ExternallyManaged))
+	}
 	if p := s.Persistence; p != nil {
 		svc.Persistent, svc.Timeout, svc.PE = true, p.Timeout, p.Engine
 		svc.NetmaskBits = s.addr.BitLen()

@@ -113,6 +113,10 @@ type Service struct {
 	OnePacket   bool                   `json:"onePacket"`
 	RealServers map[string]*RealServer `json:"realServers"`
 
+	// ExternallyManaged: "weight", "presence": what of its real servers a
+	// health checker owns (see state.Service.ExternallyManaged).
+	ExternallyManaged []string `json:"externallyManaged"`
+
 	addr netip.Addr // the VIP; invalid for a firewall-mark service
 }
 
