@@ -30,7 +30,7 @@ func checkGathered(req GatherRequest, g *Gathered) error {
 	for i := range g.ForeignMarks {
 		g.ForeignMarks[i] = Clean(g.ForeignMarks[i])
 	}
-	if !req.IPVS && !req.IPVSLoaded && (len(h.Services) > 0 || h.Timeouts != nil || g.IPVSAvailable) {
+	if !req.IPVS && !req.IPVSLoaded && (len(h.Services) > 0 || h.Timeouts != nil || len(h.Daemons) > 0 || g.IPVSAvailable) {
 		return errors.New("IPVS state it was not asked for")
 	}
 	for i, s := range h.Services {
@@ -40,6 +40,9 @@ func checkGathered(req GatherRequest, g *Gathered) error {
 		if err := checkLiveService(s); err != nil {
 			return err
 		}
+	}
+	if err := checkLiveDaemons(h.Daemons); err != nil {
+		return err
 	}
 	if len(h.Links) > 0 && len(req.Links) == 0 {
 		return errors.New("links it was not asked for")
@@ -253,6 +256,35 @@ func checkInventory(inv *state.Inventory) error {
 	for _, m := range inv.Marks {
 		if err := checkMark(m); err != nil {
 			return err
+		}
+	}
+	for _, d := range inv.Daemons {
+		if d != state.SyncMaster && d != state.SyncBackup {
+			return fmt.Errorf("a sync daemon %q", Clean(d))
+		}
+	}
+	return nil
+}
+
+// checkLiveDaemons holds the sync daemons a host reports to what a kernel
+// runs: at most one master and one backup, each with an interface name of
+// the strict pattern and a sync ID of 0-255, a group that is multicast when
+// there is one. Anything else is not believed.
+func checkLiveDaemons(ds []state.SyncDaemon) error {
+	seen := map[string]bool{}
+	for _, d := range ds {
+		if d.State != state.SyncMaster && d.State != state.SyncBackup {
+			return fmt.Errorf("a sync daemon of state %q", Clean(d.State))
+		}
+		if seen[d.State] {
+			return fmt.Errorf("two %s sync daemons", d.State)
+		}
+		seen[d.State] = true
+		if err := names.CheckInterfaceName(d.Interface); err != nil {
+			return fmt.Errorf("sync daemon %s: %s", d.State, Clean(err.Error()))
+		}
+		if d.SyncID > 255 || d.Group.IsValid() && !d.Group.IsMulticast() {
+			return fmt.Errorf("sync daemon %s: sync ID %d, group %s", d.State, d.SyncID, Clean(d.Group.String()))
 		}
 	}
 	return nil

@@ -163,6 +163,9 @@ func (l *Linux) Gather(req GatherRequest) (*Gathered, error) {
 				return nil, err
 			}
 			h.Timeouts = &t
+			if h.Daemons, err = c.Daemons(); err != nil {
+				return nil, err
+			}
 		}
 	}
 	var err error
@@ -255,7 +258,7 @@ func listSome(items []string) string {
 // Apply performs one operation.
 func (l *Linux) Apply(o Op) error {
 	switch o.Kind {
-	case AddService, UpdateService, DeleteService, AddDest, UpdateDest, DeleteDest, SetTimeouts:
+	case AddService, UpdateService, DeleteService, AddDest, UpdateDest, DeleteDest, SetTimeouts, StartDaemon, StopDaemon:
 		c, err := l.ipvsConn()
 		if err != nil {
 			return err
@@ -273,6 +276,10 @@ func (l *Linux) Apply(o Op) error {
 			return c.UpdateDestination(*o.ServiceKey, o.Dest)
 		case DeleteDest:
 			return c.DeleteDestination(*o.ServiceKey, o.Dest)
+		case StartDaemon:
+			return c.StartDaemon(*o.Daemon)
+		case StopDaemon:
+			return c.StopDaemon(*o.Daemon)
 		}
 		return c.SetTimeouts(*o.Timeouts)
 	case AddAddress:

@@ -32,7 +32,7 @@ type Request struct {
 // GatherRequest names what to read; a host is asked only for what the
 // configuration (and its inventory) makes relevant.
 type GatherRequest struct {
-	IPVS bool `json:"ipvs,omitempty"` // services, destinations, timeouts
+	IPVS bool `json:"ipvs,omitempty"` // services, destinations, timeouts, sync daemons
 	// IPVSLoaded is IPVS, but only when the kernel already has it: reading
 	// IPVS through netlink loads the ip_vs module, and lvsctl import reads
 	// hosts that may be no director without changing them.
@@ -111,6 +111,8 @@ const (
 	UpdateDest     = op.UpdateDest
 	DeleteDest     = op.DeleteDest
 	SetTimeouts    = op.SetTimeouts
+	StartDaemon    = op.StartDaemon
+	StopDaemon     = op.StopDaemon
 	AddAddress     = op.AddAddress
 	DeleteAddress  = op.DeleteAddress
 	EnsureLink     = op.EnsureLink
@@ -138,7 +140,8 @@ func RequestFor(d *state.Host, inv *state.Inventory) GatherRequest {
 		inv = &state.Inventory{}
 	}
 	req := GatherRequest{
-		IPVS:     len(d.Services) > 0 || d.Timeouts != nil || len(inv.Services) > 0 || d.Exclusive,
+		IPVS: len(d.Services) > 0 || d.Timeouts != nil || len(inv.Services) > 0 || d.Exclusive ||
+			len(d.Daemons) > 0 || len(inv.Daemons) > 0,
 		Marks:    len(d.MarkRules) > 0 || len(inv.Marks) > 0,
 		Routes:   len(d.Routes) > 0 || len(inv.Routes) > 0,
 		AllAddrs: len(d.Addresses) > 0 || len(inv.Addresses) > 0,

@@ -44,6 +44,11 @@ func checkOp(o Op) error {
 		return checkDest(o.Dest)
 	case SetTimeouts:
 		return need(o.Timeouts != nil, "timeouts")
+	case StartDaemon, StopDaemon:
+		if err := need(o.Daemon != nil, "daemon"); err != nil {
+			return err
+		}
+		return checkDaemon(*o.Daemon)
 	case AddAddress, DeleteAddress:
 		if err := need(o.Address != nil, "address"); err != nil {
 			return err
@@ -136,6 +141,9 @@ func checkPersisted(h *state.Host) error {
 	if h.Timeouts != nil {
 		ops = append(ops, Op{Kind: SetTimeouts, Timeouts: h.Timeouts})
 	}
+	for i := range h.Daemons {
+		ops = append(ops, Op{Kind: StartDaemon, Daemon: &h.Daemons[i]})
+	}
 	for _, o := range ops {
 		if err := checkOp(o); err != nil {
 			return err
@@ -189,6 +197,31 @@ func checkDest(d *state.Destination) error {
 	}
 	if d.Weight > 1<<31-1 {
 		return fmt.Errorf("destination %s: weight %d is above the kernel's 2147483647", d.Addr, d.Weight)
+	}
+	return nil
+}
+
+// checkDaemon holds a sync daemon to what the schema allows: master or
+// backup, an interface name of the strict pattern, a sync ID of 0-255, a
+// multicast group (or none: the kernel's), a TTL of at least 1 when set, and
+// a maximum length the kernel keeps as asked.
+func checkDaemon(d state.SyncDaemon) error {
+	if d.State != state.SyncMaster && d.State != state.SyncBackup {
+		return fmt.Errorf("sync daemon state %q is neither master nor backup", d.State)
+	}
+	if err := names.CheckInterfaceName(d.Interface); err != nil {
+		return fmt.Errorf("sync daemon %s: %w", d.State, err)
+	}
+	if d.SyncID > 255 {
+		return fmt.Errorf("sync daemon %s: sync ID %d is above 255", d.State, d.SyncID)
+	}
+	if d.Group.IsValid() && (!d.Group.IsMulticast() || d.Group.Zone() != "") {
+		return fmt.Errorf("sync daemon %s: group %s is not a multicast address", d.State, d.Group)
+	}
+	if d.MaxLength != 0 {
+		if lo, hi := state.SyncMaxLengthRange(d.State, d.Group); int(d.MaxLength) < lo || int(d.MaxLength) > hi {
+			return fmt.Errorf("sync daemon %s: maximum length %d is outside the kernel's %d-%d", d.State, d.MaxLength, lo, hi)
+		}
 	}
 	return nil
 }

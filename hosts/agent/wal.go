@@ -27,6 +27,7 @@ import (
 //	link.ensure         the link name
 //	mark.add/.replace   the rule (without Why, as the planner keeps it)
 //	route.replace       the route, when it is managed (Route.Manage)
+//	ipvs.start-daemon   the sync daemon's state (master, backup)
 //
 // Deletes and in-place updates need none: what they touch is owned already,
 // or is not lvsctl's. The intents of a whole request are merged into the
@@ -48,7 +49,7 @@ import (
 func needsWriteAhead(ops []Op) bool {
 	for _, o := range ops {
 		switch o.Kind {
-		case SetSysctl, AddService, AddAddress, EnsureLink, AddMark, ReplaceMark:
+		case SetSysctl, AddService, AddAddress, EnsureLink, AddMark, ReplaceMark, StartDaemon:
 			return true
 		case ReplaceRoute:
 			if o.Route != nil && o.Route.Manage {
@@ -105,6 +106,11 @@ func writeAhead(cur *state.Inventory, ops []Op, readSysctl func(key string) (str
 			if m := *o.Mark; !cur.HasMark(m) && !intents.HasMark(m) {
 				intents.Marks = append(intents.Marks, m)
 				news = append(news, fmt.Sprintf("mark rule %d for %s %s %v", m.Mark, m.Addr, m.Protocol, m.Ports))
+			}
+		case StartDaemon:
+			if st := o.Daemon.State; !cur.HasDaemon(st) && !intents.HasDaemon(st) {
+				intents.Daemons = append(intents.Daemons, st)
+				news = append(news, "sync daemon "+st)
 			}
 		case ReplaceRoute:
 			if r := *o.Route; r.Manage && !cur.HasRoute(r) && !intents.HasRoute(r) {

@@ -250,8 +250,12 @@ func Persisted(h *state.Host) *state.Host {
 		m.Why = nil
 		p.MarkRules = append(p.MarkRules, m)
 	}
+	for _, d := range h.Daemons {
+		d.Why = nil
+		p.Daemons = append(p.Daemons, d)
+	}
 	if len(p.Services) == 0 && len(p.Addresses) == 0 && len(p.Links) == 0 && len(p.Sysctls) == 0 &&
-		len(p.Routes) == 0 && len(p.MarkRules) == 0 && p.Timeouts == nil {
+		len(p.Routes) == 0 && len(p.MarkRules) == 0 && p.Timeouts == nil && len(p.Daemons) == 0 {
 		return nil
 	}
 	return p

@@ -196,6 +196,39 @@ func (h *Host) apply(o op.Op) (string, error) {
 		return "write inventory", nil
 	case op.WriteBoot, op.RemoveBoot, op.RevertBoot:
 		return h.bootOp(o)
+	case op.StartDaemon, op.StopDaemon:
+		i := slices.IndexFunc(st.Daemons, func(d state.SyncDaemon) bool { return d.State == o.Daemon.State })
+		if o.Kind == op.StopDaemon {
+			if i < 0 {
+				return "", syscall.ESRCH
+			}
+			st.Daemons = slices.Delete(st.Daemons, i, i+1)
+			return "ipvsadm --stop-daemon " + o.Daemon.State, nil
+		}
+		if i >= 0 {
+			return "", syscall.EEXIST
+		}
+		d := *o.Daemon
+		d.Why = nil
+		// As the kernel fills in what was left out, for an interface
+		// with an MTU of 1500.
+		if !d.Group.IsValid() {
+			d.Group = state.DefaultSyncGroup
+		}
+		if d.Port == 0 {
+			d.Port = state.DefaultSyncPort
+		}
+		if d.TTL == 0 {
+			d.TTL = state.DefaultSyncTTL
+		}
+		if d.MaxLength == 0 {
+			d.MaxLength = 1500 - 28
+			if d.Group.Is6() {
+				d.MaxLength = 1500 - 48
+			}
+		}
+		st.Daemons = append(st.Daemons, d)
+		return fmt.Sprintf("ipvsadm --start-daemon %s --mcast-interface %s --syncid %d", d.State, d.Interface, d.SyncID), nil
 	}
 	return "", fmt.Errorf("fakehost: unknown operation %q", o.Kind)
 }

@@ -376,6 +376,21 @@ func (d SyncDaemon) Describe() string {
 	return s
 }
 
+// SyncMaxLengthRange is the range of maximum lengths the kernel keeps as
+// asked for a daemon of that state sending to group (IPv4 when invalid): it
+// clamps others into it. A backup needs room for 1024 bytes; the upper bound
+// is a UDP datagram's largest payload over IPv4 or IPv6.
+func SyncMaxLengthRange(daemonState string, group netip.Addr) (lo, hi int) {
+	lo, hi = 1, 65535-20-8
+	if daemonState == SyncBackup {
+		lo = 1024
+	}
+	if group.Is6() {
+		hi = 65535 - 40 - 8
+	}
+	return lo, hi
+}
+
 // Inventory is what lvsctl created or adopted on a host, and the value each
 // sysctl had before lvsctl changed it. Only its members may be deleted.
 type Inventory struct {
