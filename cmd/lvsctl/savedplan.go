@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -216,7 +217,12 @@ func stale(sp *savedPlan, now map[string]*planner.Live) error {
 		if fingerprint(cur) == was.Fingerprint {
 			continue
 		}
-		moved := planner.LiveDiff(stable(was.Live), stable(cur))
+		before, after := stable(was.Live), stable(cur)
+		leaveExternal(sp.Desired[name], sp.Plan, name, before, after)
+		if fingerprint(before) == fingerprint(after) {
+			continue // only what a health checker owns moved
+		}
+		moved := planner.LiveDiff(before, after)
 		if len(moved) == 0 {
 			moved = []string{"its agent's report (nothing lvsctl names an object)"}
 		}
@@ -232,4 +238,70 @@ func stale(sp *savedPlan, now map[string]*planner.Live) error {
 		return nil
 	}
 	return errors.New("the saved plan is stale: hosts changed since it was made, so it is not applied; nothing was changed. Plan again.\n" + strings.Join(lines, "\n"))
+}
+
+// leaveExternal takes out of two stable reports of a host (from stable) what
+// a health checker owns and the saved plan does not touch, so that a checker
+// at work does not make every saved plan stale: on a service declared with
+// externallyManaged, the weights ("weight") and the destinations that only
+// one report has ("presence"). A destination the plan changes, adds or
+// deletes is compared whole, as its steps carry what the plan read.
+func leaveExternal(desired *state.Host, p *planner.Plan, host string, before, after *planner.Live) {
+	if desired == nil || before.Host == nil || after.Host == nil {
+		return
+	}
+	type destID struct {
+		k state.ServiceKey
+		a netip.AddrPort
+	}
+	touched := map[destID]bool{}
+	if p != nil {
+		for _, c := range p.Changes {
+			if c.Host != host {
+				continue
+			}
+			for _, st := range c.Steps {
+				ops := slices.Clone(st.Undo)
+				if st.Op != nil {
+					ops = append(ops, *st.Op)
+				}
+				for _, o := range ops {
+					if o.ServiceKey != nil && o.Dest != nil {
+						touched[destID{*o.ServiceKey, o.Dest.Addr}] = true
+					}
+				}
+			}
+		}
+	}
+	find := func(h *state.Host, k state.ServiceKey) *state.Service {
+		for _, s := range h.Services {
+			if s.Key == k {
+				return s
+			}
+		}
+		return nil
+	}
+	for _, want := range desired.Services {
+		weight, presence := want.External(state.ExternalWeight), want.External(state.ExternalPresence)
+		b, a := find(before.Host, want.Key), find(after.Host, want.Key)
+		if (!weight && !presence) || b == nil || a == nil {
+			continue
+		}
+		in := func(s *state.Service, d *state.Destination) bool {
+			return slices.ContainsFunc(s.Dests, func(x *state.Destination) bool { return x.Addr == d.Addr })
+		}
+		for _, pair := range [][2]*state.Service{{b, a}, {a, b}} {
+			s, other := pair[0], pair[1]
+			s.Dests = slices.DeleteFunc(s.Dests, func(d *state.Destination) bool {
+				return presence && !touched[destID{want.Key, d.Addr}] && !in(other, d)
+			})
+		}
+		for _, s := range []*state.Service{b, a} {
+			for _, d := range s.Dests {
+				if weight && !touched[destID{want.Key, d.Addr}] {
+					d.Weight = 0
+				}
+			}
+		}
+	}
 }
