@@ -190,6 +190,9 @@ func stateSummary(h *state.Host) string {
 	if h.Timeouts != nil {
 		parts = append(parts, "ipvs timeouts")
 	}
+	if len(h.Daemons) > 0 {
+		parts = append(parts, count(len(h.Daemons), "sync daemon"))
+	}
 	return strings.ReplaceAll(strings.Join(parts, ", "), "addresss", "addresses")
 }
 
@@ -239,6 +242,9 @@ func stateLines(h *state.Host) map[string]string {
 	}
 	if t := h.Timeouts; t != nil {
 		m["ipvs timeouts"] = fmt.Sprintf("tcp %d, tcpfin %d, udp %d", t.TCP, t.TCPFin, t.UDP)
+	}
+	for _, d := range h.Daemons {
+		m[daemonKind+" "+d.State] = d.Describe()
 	}
 	if h.Exclusive {
 		m["ownership"] = "exclusive"

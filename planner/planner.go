@@ -43,6 +43,7 @@ const (
 	rankTimeouts
 	rankService
 	rankDest
+	rankDaemon
 )
 
 type sortKey struct {
@@ -107,6 +108,7 @@ func MakeWith(desired map[string]*state.Host, live map[string]*Live, o Options) 
 		h.routes()
 		h.marks()
 		h.ipvs()
+		h.daemons()
 		for _, n := range d.Notes {
 			p.Notes = append(p.Notes, Note{Host: name, Text: n})
 		}
@@ -174,7 +176,7 @@ func newScope(desired map[string]*state.Host, targets []string) (*scope, error) 
 			continue
 		}
 		sc.waiting = append(sc.waiting, name)
-		director := len(d.Services) > 0 || d.Timeouts != nil || len(d.MarkRules) > 0 || d.Exclusive
+		director := len(d.Services) > 0 || d.Timeouts != nil || len(d.MarkRules) > 0 || d.Exclusive || len(d.Daemons) > 0
 		bare := len(d.Sysctls) == 0 && len(d.Addresses) == 0 && len(d.Links) == 0 && len(d.Routes) == 0
 		if director || bare {
 			sc.senders = append(sc.senders, name)
@@ -259,7 +261,7 @@ func listSome(items []string, n int) string {
 }
 
 func (h *hostPlan) check() error {
-	if (len(h.d.Services) > 0 || h.d.Timeouts != nil) && !h.l.IPVSAvailable {
+	if (len(h.d.Services) > 0 || h.d.Timeouts != nil || len(h.d.Daemons) > 0) && !h.l.IPVSAvailable {
 		return fmt.Errorf("host %s: IPVS is not available in this kernel, and the configuration makes it a director (load the ip_vs module)", h.name)
 	}
 	var missing []string
@@ -538,6 +540,9 @@ func (h *hostPlan) inventory() {
 		m.Why = nil
 		next.Marks = append(next.Marks, m)
 	}
+	for _, d := range h.d.Daemons {
+		next.Daemons = append(next.Daemons, d.State)
+	}
 	for _, c := range h.kept {
 		o := c.Steps[0].Op
 		switch {
@@ -621,6 +626,9 @@ func inventoryMembers(inv *state.Inventory) members {
 	}
 	for _, m := range inv.Marks {
 		add("mark rule", markID(m), fmt.Sprintf("mark %d", m.Mark), fmt.Sprintf("%s mark %d", markID(m), m.Mark))
+	}
+	for _, d := range inv.Daemons {
+		add(daemonKind, d, "", d)
 	}
 	return ms
 }

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"cuelang.org/go/cue"
 
 	"github.com/lvsctl/lvsctl/internal/names"
+	"github.com/lvsctl/lvsctl/internal/state"
 )
 
 // check applies the rules the CUE schema cannot express: name patterns,
@@ -206,6 +208,10 @@ func (k *checker) director(p at, d *Director) {
 			continue
 		}
 		seen[id] = name
+	}
+	if d.Sync != nil {
+		k.syncDaemon(p.to("sync", "master"), d, state.SyncMaster, d.Sync.Master)
+		k.syncDaemon(p.to("sync", "backup"), d, state.SyncBackup, d.Sync.Backup)
 	}
 }
 
@@ -512,4 +518,52 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// syncDaemon checks one sync daemon: the kernel's rules (a multicast
+// group, a maximum length it keeps as asked rather than clamps, no real
+// server of another family than its service while a daemon runs) and the
+// interface name pattern.
+func (k *checker) syncDaemon(p at, d *Director, st string, sd *SyncDaemon) {
+	if sd == nil {
+		return
+	}
+	k.err(p.to("interface"), names.CheckInterfaceName(sd.Interface))
+	if sd.Interface == "lo" {
+		k.errf(p.to("interface"), "the sync daemon needs a multicast interface toward the other directors; lo carries nothing to them")
+	}
+	sd.group = state.DefaultSyncGroup
+	if sd.Group != "" {
+		g, err := parseAddr(sd.Group)
+		switch {
+		case err != nil:
+			k.err(p.to("group"), err)
+		case !g.IsMulticast():
+			k.errf(p.to("group"), "sync group %s is not a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8)", g)
+		default:
+			sd.group = g
+		}
+	}
+	if sd.MaxLength != nil {
+		lo, hi := state.SyncMaxLengthRange(st, sd.group)
+		if n := int(*sd.MaxLength); n < lo || n > hi {
+			k.errf(p.to("maxLength"), "maxLength %d is outside %d-%d, what the kernel keeps for a %s daemon with an %s group (it would silently use %d)",
+				n, lo, hi, st, familyOf(sd.group), min(max(n, lo), hi))
+		}
+	}
+	for _, name := range sortedKeys(d.Services) {
+		s := d.Services[name]
+		for _, rn := range sortedKeys(s.RealServers) {
+			r := s.RealServers[rn]
+			fam := s.Family
+			if s.addr.IsValid() {
+				fam = familyOf(s.addr)
+			}
+			if !r.addr.IsValid() || familyOf(r.addr) == cmp.Or(fam, "ipv4") {
+				continue
+			}
+			k.errf(p, "the kernel runs no sync daemon beside a real server of another family than its service (real server %s of service %s): the sync protocol cannot carry such connections", rn, name)
+			return
+		}
+	}
 }

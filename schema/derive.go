@@ -85,6 +85,35 @@ func (d *deriver) director(dir *Director) {
 		b.h.Timeouts = &state.Timeouts{TCP: dir.Timeouts.TCP, TCPFin: dir.Timeouts.TCPFin, UDP: dir.Timeouts.UDP,
 			Why: []string{"declared in directors." + quote(dir.Name) + ".timeouts"}}
 	}
+	if dir.Sync != nil {
+		for _, x := range []struct {
+			state string
+			d     *SyncDaemon
+		}{{state.SyncMaster, dir.Sync.Master}, {state.SyncBackup, dir.Sync.Backup}} {
+			if x.d == nil {
+				continue
+			}
+			// Group, port and TTL are always set (to the kernel's defaults
+			// when left out), so a daemon started by hand with other values
+			// shows as a change; the maximum length is left to the kernel.
+			sd := state.SyncDaemon{State: x.state, Interface: x.d.Interface, SyncID: x.d.SyncID, Group: x.d.group,
+				Port: state.DefaultSyncPort, TTL: state.DefaultSyncTTL,
+				Why: []string{"declared in directors." + quote(dir.Name) + ".sync." + x.state}}
+			if !sd.Group.IsValid() {
+				sd.Group = state.DefaultSyncGroup
+			}
+			if x.d.MaxLength != nil {
+				sd.MaxLength = *x.d.MaxLength
+			}
+			if x.d.Port != nil {
+				sd.Port = *x.d.Port
+			}
+			if x.d.TTL != nil {
+				sd.TTL = *x.d.TTL
+			}
+			b.h.Daemons = append(b.h.Daemons, sd)
+		}
+	}
 	for _, name := range sortedKeys(dir.Marks) {
 		g := dir.Marks[name]
 		proto, _ := state.ParseProtocol(g.Protocol)

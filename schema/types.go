@@ -69,8 +69,27 @@ type Director struct {
 	Ownership  string                 `json:"ownership"`
 	Marks      map[string]*MarkGroup  `json:"marks"`
 	Services   map[string]*Service    `json:"services"`
+	Sync       *Sync                  `json:"sync,omitempty"`
 
 	natGateways []netip.Addr
+}
+
+// Sync is #Director.sync.
+type Sync struct {
+	Master *SyncDaemon `json:"master,omitempty"`
+	Backup *SyncDaemon `json:"backup,omitempty"`
+}
+
+// SyncDaemon is #SyncDaemon.
+type SyncDaemon struct {
+	Interface string  `json:"interface"`
+	SyncID    uint32  `json:"syncID"`
+	MaxLength *uint16 `json:"maxLength,omitempty"`
+	Group     string  `json:"group,omitempty"`
+	Port      *uint16 `json:"port,omitempty"`
+	TTL       *uint8  `json:"ttl,omitempty"`
+
+	group netip.Addr // Group, parsed; the kernel's default when left out
 }
 
 // VIP is #VIP; its address is the key in Director.VIPs.
