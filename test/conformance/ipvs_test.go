@@ -205,6 +205,10 @@ func TestConformance(t *testing.T) {
 	}
 	phase3 = append(phase3, agent.Request{Kind: "gather", Gather: &agent.GatherRequest{IPVS: true}})
 
+	// Phases 4 to 6, on the emptied table (the kernel runs no sync daemon
+	// beside a mixed-family destination): sync daemons.
+	phase4, phase5 := daemonPhases()
+
 	r, err := vmlab.Run(context.Background(), vmlab.Scenario{
 		Name:     "conformance",
 		Binaries: map[string]string{"lvsctl": lvsctl},
@@ -212,6 +216,9 @@ func TestConformance(t *testing.T) {
 			"/req/1.jsonl": requests(phase1...),
 			"/req/2.jsonl": requests(phase2...),
 			"/req/3.jsonl": requests(phase3...),
+			"/req/4.jsonl": requests(phase4...),
+			"/req/5.jsonl": requests(phase5...),
+			"/req/6.jsonl": requests(agent.Request{Kind: "gather", Gather: &agent.GatherRequest{IPVS: true}}),
 		},
 		Script: `set -e
 read_back() { ` + readBack + `; }
@@ -219,7 +226,8 @@ ls /lib/modules/*/kernel/net/netfilter/ipvs/ > /out/modules
 for p in 1 2 3; do
 	lvsctl agent --state-dir /tmp/lvsctl < /req/$p.jsonl > /out/agent-$p
 	read_back $p
-done`,
+done
+` + daemonScript,
 		Timeout: 120 * time.Second,
 	})
 	if err != nil {
@@ -319,6 +327,7 @@ done`,
 		}
 	}
 	check("3", resp3[len(resp3)-1], nil, timeouts)
+	checkDaemons(t, r.Files)
 }
 
 func deepCopy(t *testing.T, svcs []*state.Service) []*state.Service {
