@@ -53,10 +53,19 @@ func TestDirectRouting(t *testing.T) {
 	vmlab.Require(t)
 	dr := labConfig(t, "direct-routing", DRHosts)
 	weight := strings.Replace(dr, "weight: 5,", "weight: 10,", 1)
+	// A health checker owns the weights and presence of the service's real
+	// servers; then the scheduler changes beside it.
+	ext := strings.Replace(weight, `scheduler: "wrr"`, `scheduler: "wrr"
+		externallyManaged: ["weight", "presence"]`, 1)
+	extSched := strings.Replace(ext, `scheduler: "wrr"`, `scheduler: "wlc"`, 1)
+	if ext == weight || extSched == ext {
+		t.Fatal("the example has no scheduler line to edit")
+	}
 	r, err := vmlab.Run(context.Background(), vmlab.Scenario{
 		Name:     "dr",
 		Binaries: binaries(t),
-		Files:    map[string][]byte{"/lab/dr/cluster.cue": []byte(dr), "/lab/weight/cluster.cue": []byte(weight)},
+		Files: map[string][]byte{"/lab/dr/cluster.cue": []byte(dr), "/lab/weight/cluster.cue": []byte(weight),
+			"/lab/ext/cluster.cue": []byte(ext), "/lab/extsched/cluster.cue": []byte(extSched)},
 		Script: topology + DRNetwork + `
 set -e
 cd /lab
@@ -77,6 +86,19 @@ code lvsctl drift -o json weight > /out/drift.code 2>/dev/null
 lvsctl drift -o json weight > /out/drift 2>/dev/null || true
 lvsctl apply --auto-approve weight > /out/apply4 2>/out/apply4.err
 code lvsctl plan --detailed-exitcode weight > /out/plan5.code 2>/dev/null
+lvsctl apply --auto-approve ext > /out/apply6 2>/out/apply6.err
+ip netns exec director ipvsadm -e -t 192.168.0.10:80 -r 192.168.0.101:80 -g -w 0
+ip netns exec director ipvsadm -d -t 192.168.0.10:80 -r 222.117.155.123:80
+code lvsctl plan --detailed-exitcode ext > /out/plan7.code 2>/dev/null
+lvsctl plan ext > /out/plan7 2>/dev/null
+code lvsctl drift ext > /out/drift7.code 2>/dev/null
+lvsctl drift -o json ext > /out/drift7 2>/dev/null || true
+lvsctl plan extsched > /out/plan8 2>/dev/null
+lvsctl apply --auto-approve extsched > /out/apply8 2>/out/apply8.err
+ip netns exec director ipvsadm -S -n > /out/save8
+ip netns exec director ipvsadm -e -t 192.168.0.10:80 -r 192.168.0.101:80 -g -w 3
+ip netns exec client hits -url http://192.168.0.10/ -from 192.168.0.200 -sources 30 -per 2 > /out/hits9
+code lvsctl plan --detailed-exitcode extsched > /out/plan9.code 2>/dev/null
 `,
 		Timeout: 180 * time.Second,
 	})
@@ -156,5 +178,59 @@ code lvsctl plan --detailed-exitcode weight > /out/plan5.code 2>/dev/null
 	}
 	if !strings.Contains(f("apply4"), "Apply complete! 1 added, 1 changed, 0 destroyed.") || f("plan5.code") != "0\n" {
 		t.Errorf("repair:\n%s\nplan after repair exit %s", f("apply4"), f("plan5.code"))
+	}
+
+	// externallyManaged: declaring it changes only the state kept for boot.
+	if !strings.Contains(f("apply6"), "Apply complete! 0 added, 0 changed, 0 destroyed.") || opLine.MatchString(f("apply6.err")) {
+		t.Errorf("apply of externallyManaged:\n%s\n%s", f("apply6"), f("apply6.err"))
+	}
+	// The checker quiesced rs1 and removed rs2: no change, no drift, and
+	// notes that say why.
+	for _, note := range []string{
+		"director: service web (TCP 192.168.0.10:80): 1 real server's weight differs (192.168.0.101:80 weight 0, declared 10); its weights are managed elsewhere (externallyManaged), so lvsctl leaves them",
+		"director: service web (TCP 192.168.0.10:80): 1 declared real server is not live (222.117.155.123:80); the presence of its real servers is managed elsewhere (externallyManaged), so lvsctl does not add it",
+	} {
+		if !strings.Contains(f("plan7"), note) {
+			t.Errorf("plan after the checker lacks %q:\n%s", note, f("plan7"))
+		}
+	}
+	if f("plan7.code") != "0\n" || !strings.Contains(f("plan7"), "No changes.") {
+		t.Errorf("plan after the checker (exit %s):\n%s", f("plan7.code"), f("plan7"))
+	}
+	var drift7 struct {
+		Drift   bool
+		Objects []any
+		Notes   []struct{ Host, Text string }
+	}
+	if err := json.Unmarshal(r.Files["drift7"], &drift7); err != nil {
+		t.Fatalf("drift JSON after the checker: %v\n%s", err, f("drift7"))
+	}
+	if f("drift7.code") != "0\n" || drift7.Drift || len(drift7.Objects) != 0 || !strings.Contains(f("drift7"), "managed elsewhere (externallyManaged)") {
+		t.Errorf("drift after the checker (exit %s):\n%s", f("drift7.code"), f("drift7"))
+	}
+	// A scheduler change is still planned and applied, as one change and one
+	// request, and leaves the checker's weights and removal as they were.
+	if !strings.Contains(f("plan8"), "~ ipvs service TCP 192.168.0.10:80: scheduler wrr → wlc") || !strings.Contains(f("plan8"), "Plan: 0 to add, 1 to change, 0 to destroy.") ||
+		strings.Contains(f("plan8"), "destination TCP") {
+		t.Errorf("plan of the scheduler change:\n%s", f("plan8"))
+	}
+	if ops := opLine.FindAllString(f("apply8.err"), -1); len(ops) != 1 || !strings.HasPrefix(ops[0], "director: ipvs.update-service") {
+		t.Errorf("operations sent for the scheduler change: %q\n%s", ops, f("apply8.err"))
+	}
+	checked, _ := ipvsadm.ParseSave("-A -t 192.168.0.10:80 -s wlc -p 300\n-a -t 192.168.0.10:80 -r 192.168.0.101:80 -g -w 0\n")
+	got, err = ipvsadm.ParseSave(f("save8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(checked, got, cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{})); diff != "" {
+		t.Errorf("ipvsadm -S -n after the scheduler change (-want +got):\n%s", diff)
+	}
+	// The checker brings rs1 back at a weight of its own: every request goes
+	// to it, rs2 stays out, and the plan still has nothing to do.
+	if c := counts(t, r.Files["hits9"]); c["rs1"] != 60 || c["rs2"] != 0 || c["errors"] != 0 {
+		t.Errorf("requests by real server, rs2 removed by the checker: %v", c)
+	}
+	if f("plan9.code") != "0\n" {
+		t.Errorf("plan after the checker's weight 3: exit %s", f("plan9.code"))
 	}
 }
