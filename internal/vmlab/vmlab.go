@@ -71,6 +71,9 @@ type Scenario struct {
 	// formats it on first use and mounts it over the paths lvsctl persists
 	// to. Two Runs must not share one Disk at the same time.
 	Disk string
+	// Tools are optional programs the guest gets, by name: "keepalived"
+	// (at /usr/sbin/keepalived, with its libraries).
+	Tools []string
 }
 
 // Result is what came back from a scenario that ran to its end.
@@ -309,6 +312,15 @@ func writeInitrd(dst, base string, s Scenario, applets []string) error {
 		c.hostFile("/bin/"+name, host)
 		if isApplet[name] && shellName.MatchString(name) && name != "ip" {
 			prologue += fmt.Sprintf("%s() { /bin/%s \"$@\"; }\n", name, name)
+		}
+	}
+	for _, tool := range s.Tools {
+		files, err := toolFiles(tool)
+		if err != nil {
+			return err
+		}
+		for _, guest := range sortedKeys(files) {
+			c.hostFile(guest, files[guest])
 		}
 	}
 	for _, p := range sortedKeys(s.Files) {

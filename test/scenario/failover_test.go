@@ -1,0 +1,153 @@
+package scenario
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lvsctl/lvsctl/internal/vmlab"
+)
+
+// pairCluster is one DR service on two directors, written once: keepalived's
+// VRRP moves the VIP between them, so it is in neither director's vips.
+const pairCluster = `package cluster
+
+hosts: {
+	d1: netns: "d1"
+	d2: netns: "d2"
+	rs1: {netns: "rs1", interface: "eth0"}
+	rs2: {netns: "rs2", interface: "eth0"}
+}
+
+_web: {
+	protocol:  "tcp"
+	address:   "192.168.0.10"
+	port:      80
+	scheduler: "wrr"
+	realServers: {
+		rs1: {address: "192.168.0.101", weight: 1, host: "rs1"}
+		rs2: {address: "192.168.0.102", weight: 3, host: "rs2"}
+	}
+}
+
+directors: {
+	d1: services: web: _web
+	d2: services: web: _web
+}
+`
+
+// vrrpConf is keepalived's VRRP for one director (no virtual_server: lvsctl
+// keeps the IPVS table on both).
+func vrrpConf(name, state string, priority int) string {
+	return `global_defs {
+    router_id ` + name + `
+}
+vrrp_instance VI_1 {
+    state ` + state + `
+    interface eth0
+    virtual_router_id 51
+    priority ` + strconv.Itoa(priority) + `
+    advert_int 1
+    virtual_ipaddress {
+        192.168.0.10/32 dev eth0
+    }
+}
+`
+}
+
+// TestFailover: a service lvsctl keeps on two directors, with keepalived's
+// VRRP moving the VIP between them (issue 14). Under continuous client
+// traffic the master's keepalived is killed: the backup takes the VIP and
+// new connections are served by the same table; lvsctl's plan and drift
+// stay silent throughout, since VRRP owns the VIP and lvsctl the tables.
+func TestFailover(t *testing.T) {
+	vmlab.Require(t)
+	r, err := vmlab.Run(context.Background(), vmlab.Scenario{
+		Name:     "failover",
+		Binaries: binaries(t),
+		Tools:    []string{"keepalived"},
+		Files: map[string][]byte{
+			"/lab/pair/cluster.cue": []byte(pairCluster),
+			"/lab/d1.conf":          []byte(vrrpConf("d1", "MASTER", 150)),
+			"/lab/d2.conf":          []byte(vrrpConf("d2", "BACKUP", 100)),
+		},
+		Script: topology + `
+set -e
+mk client eth0 192.168.0.2/24
+mk d1 eth0 192.168.0.3/24
+mk d2 eth0 192.168.0.4/24
+mk rs1 eth0 192.168.0.101/24
+mk rs2 eth0 192.168.0.102/24
+ip netns exec rs1 namesrv rs1 &
+ip netns exec rs2 namesrv rs2 &
+mkdir -p /run/k1 /run/k2
+cd /lab
+code lvsctl apply --auto-approve pair > /out/apply.code 2>/out/apply.err
+ip netns exec d1 /usr/sbin/keepalived -t -f /lab/d1.conf > /out/configtest 2>&1 && echo "config ok" >> /out/configtest
+ip netns exec d1 /usr/sbin/keepalived -P -f /lab/d1.conf -p /run/k1/main.pid -r /run/k1/vrrp.pid
+ip netns exec d2 /usr/sbin/keepalived -P -f /lab/d2.conf -p /run/k2/main.pid -r /run/k2/vrrp.pid
+# seconds: a whole number of tenths, from busybox's uptime
+now() { cut -d' ' -f1 /proc/uptime; }
+has_vip() { ip -n $1 -o addr show dev eth0 | grep -q ' 192.168.0.10/32'; }
+i=0; until has_vip d1; do i=$((i+1)); [ $i -lt 300 ] || { echo "d1 never took the VIP" >&2; exit 1; }; sleep 0.2; done
+has_vip d2 && { echo "both directors have the VIP" >&2; exit 1; }
+code lvsctl plan --detailed-exitcode pair > /out/plan1.code 2>/dev/null
+ip netns exec client hits -url http://192.168.0.10/ -for 24s > /out/hits 2>/out/hits.err &
+hits=$!
+sleep 8
+killed=$(now)
+kill $(cat /run/k1/main.pid)
+i=0; until has_vip d2; do i=$((i+1)); [ $i -lt 300 ] || { echo "d2 never took the VIP" >&2; exit 1; }; sleep 0.1; done
+took=$(now)
+echo "$killed $took" > /out/takeover
+wait $hits
+has_vip d1 && echo "d1 kept the VIP" > /out/d1-vip || true
+code lvsctl plan --detailed-exitcode pair > /out/plan2.code 2>/dev/null
+lvsctl plan pair > /out/plan2 2>/dev/null
+code lvsctl drift pair > /out/drift.code 2>/dev/null
+ip netns exec d2 ipvsadm -Ln --stats > /out/d2-stats
+`,
+		Timeout: 240 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(name string) string { return string(r.Files[name]) }
+	if r.ExitCode != 0 {
+		t.Fatalf("scenario exit %d\nstderr: %s\napply: %s", r.ExitCode, r.Stderr, f("apply.err"))
+	}
+	t.Logf("VM run %v\nkeepalived -t: %s", r.Duration, f("configtest"))
+	if !strings.HasSuffix(f("configtest"), "config ok\n") {
+		t.Errorf("keepalived -t in d1: %s", f("configtest"))
+	}
+	if f("apply.code") != "0\n" || f("plan1.code") != "0\n" {
+		t.Errorf("apply exit %s, plan exit %s:\n%s", f("apply.code"), f("plan1.code"), f("apply.err"))
+	}
+	var killed, took float64
+	if fs := strings.Fields(f("takeover")); len(fs) == 2 {
+		killed, _ = strconv.ParseFloat(fs[0], 64)
+		took, _ = strconv.ParseFloat(fs[1], 64)
+	}
+	c := counts(t, r.Files["hits"])
+	t.Logf("takeover %.1fs after the master's keepalived was killed; requests %v; failures:\n%s", took-killed, c, f("hits.err"))
+	if took <= killed || f("d1-vip") != "" {
+		t.Errorf("takeover from %q; d1: %q", f("takeover"), f("d1-vip"))
+	}
+	if c["rs1"] == 0 || c["rs2"] == 0 || c["rs2"] < 2*c["rs1"] {
+		t.Errorf("requests by real server (weights 1:3) before and after the takeover: %v", c)
+	}
+	// Requests in flight while no director answered for the VIP may fail;
+	// each failed request is one dial or read timeout (3 to 5 s), so there
+	// can be no more than the takeover time allows.
+	if maxFailed := int((took-killed)/3) + 2; c["errors"] > maxFailed {
+		t.Errorf("%d requests failed; at most %d can fall in a %.1fs takeover", c["errors"], maxFailed, took-killed)
+	}
+	if f("plan2.code") != "0\n" || f("drift.code") != "0\n" {
+		t.Errorf("after the takeover, plan exits %s and drift %s:\n%s", f("plan2.code"), f("drift.code"), f("plan2"))
+	}
+	if !strings.Contains(f("d2-stats"), "192.168.0.101:80") {
+		t.Errorf("d2's table:\n%s", f("d2-stats"))
+	}
+}
