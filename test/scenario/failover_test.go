@@ -26,15 +26,23 @@ _web: {
 	address:   "192.168.0.10"
 	port:      80
 	scheduler: "wrr"
+	persistence: timeout: 300
 	realServers: {
 		rs1: {address: "192.168.0.101", weight: 1, host: "rs1"}
 		rs2: {address: "192.168.0.102", weight: 3, host: "rs2"}
 	}
 }
 
+// Both directors send their connections (master) and take the other's
+// (backup), so whichever holds the VIP, the other knows its connections.
+_sync: {
+	master: {interface: "eth0", syncID: 51}
+	backup: {interface: "eth0", syncID: 51}
+}
+
 directors: {
-	d1: services: web: _web
-	d2: services: web: _web
+	d1: {services: web: _web, sync: _sync}
+	d2: {services: web: _web, sync: _sync}
 }
 `
 
@@ -57,10 +65,13 @@ vrrp_instance VI_1 {
 `
 }
 
-// TestFailover: a service lvsctl keeps on two directors, with keepalived's
-// VRRP moving the VIP between them (issue 14). Under continuous client
-// traffic the master's keepalived is killed: the backup takes the VIP and
-// new connections are served by the same table; lvsctl's plan and drift
+// TestFailover: a persistent service lvsctl keeps on two directors, with
+// keepalived's VRRP moving the VIP between them and lvsctl's sync daemons
+// copying each director's connections to the other (issue 14). A client
+// holds one connection open through the master; under continuous traffic
+// from 30 clients the master's keepalived is killed: the backup takes the
+// VIP, the held connection goes on through it (its entry was synced), and
+// new connections are served by the same table. lvsctl's plan and drift
 // stay silent throughout, since VRRP owns the VIP and lvsctl the tables.
 func TestFailover(t *testing.T) {
 	vmlab.Require(t)
@@ -76,6 +87,7 @@ func TestFailover(t *testing.T) {
 		Script: topology + `
 set -e
 mk client eth0 192.168.0.2/24
+for i in $(seq 150 179) $(seq 200 209); do echo "addr add 192.168.0.$i/24 dev eth0"; done | ip -n client -batch -
 mk d1 eth0 192.168.0.3/24
 mk d2 eth0 192.168.0.4/24
 mk rs1 eth0 192.168.0.101/24
@@ -94,15 +106,22 @@ has_vip() { ip -n $1 -o addr show dev eth0 | grep -q ' 192.168.0.10/32'; }
 i=0; until has_vip d1; do i=$((i+1)); [ $i -lt 300 ] || { echo "d1 never took the VIP" >&2; exit 1; }; sleep 0.2; done
 has_vip d2 && { echo "both directors have the VIP" >&2; exit 1; }
 code lvsctl plan --detailed-exitcode pair > /out/plan1.code 2>/dev/null
-ip netns exec client hits -url http://192.168.0.10/ -for 24s > /out/hits 2>/out/hits.err &
+ip netns exec d1 ipvsadm -L --daemon > /out/daemons
+ip netns exec d2 ipvsadm -L --daemon >> /out/daemons
+ip netns exec client holder -addr 192.168.0.10:80 -from 192.168.0.200 -sources 10 -want rs2 -ready /tmp/held > /out/holder 2>&1 &
+i=0; until [ -e /tmp/held ]; do i=$((i+1)); [ $i -lt 300 ] || { echo "no connection held" >&2; exit 1; }; sleep 0.2; done
+holder=$(pidof holder)
+ip netns exec client hits -url http://192.168.0.10/ -from 192.168.0.150 -sources 30 -per 12 > /out/hits 2>/out/hits.err &
 hits=$!
 sleep 8
+ip netns exec d2 ipvsadm -Lnc > /out/d2-conns-before
 killed=$(now)
 kill $(cat /run/k1/main.pid)
 i=0; until has_vip d2; do i=$((i+1)); [ $i -lt 300 ] || { echo "d2 never took the VIP" >&2; exit 1; }; sleep 0.1; done
 took=$(now)
 echo "$killed $took" > /out/takeover
 wait $hits
+if kill -USR1 $holder; then sleep 3; kill $holder; else echo "holder ended early" >> /out/holder; fi
 has_vip d1 && echo "d1 kept the VIP" > /out/d1-vip || true
 code lvsctl plan --detailed-exitcode pair > /out/plan2.code 2>/dev/null
 lvsctl plan pair > /out/plan2 2>/dev/null
@@ -116,7 +135,7 @@ ip netns exec d2 ipvsadm -Ln --stats > /out/d2-stats
 	}
 	f := func(name string) string { return string(r.Files[name]) }
 	if r.ExitCode != 0 {
-		t.Fatalf("scenario exit %d\nstderr: %s\napply: %s", r.ExitCode, r.Stderr, f("apply.err"))
+		t.Fatalf("scenario exit %d\nstderr: %s\napply: %s\nholder: %s", r.ExitCode, r.Stderr, f("apply.err"), f("holder"))
 	}
 	t.Logf("VM run %v\nkeepalived -t: %s", r.Duration, f("configtest"))
 	if !strings.HasSuffix(f("configtest"), "config ok\n") {
@@ -135,8 +154,16 @@ ip netns exec d2 ipvsadm -Ln --stats > /out/d2-stats
 	if took <= killed || f("d1-vip") != "" {
 		t.Errorf("takeover from %q; d1: %q", f("takeover"), f("d1-vip"))
 	}
-	if c["rs1"] == 0 || c["rs2"] == 0 || c["rs2"] < 2*c["rs1"] {
-		t.Errorf("requests by real server (weights 1:3) before and after the takeover: %v", c)
+	if c["rs1"] == 0 || c["rs2"] == 0 || c["rs2"] < 2*c["rs1"] || c["rs1"]+c["rs2"]+c["errors"] != 360 {
+		t.Errorf("requests by real server (30 clients, 12 each, persistent; weights 1:3) before and after the takeover: %v", c)
+	}
+	if !strings.Contains(f("daemons"), "master sync daemon (mcast=eth0, syncid=51,") || !strings.Contains(f("daemons"), "backup sync daemon (mcast=eth0, syncid=51,") {
+		t.Errorf("sync daemons:\n%s", f("daemons"))
+	}
+	// The connection held through d1 was synced to d2 before the takeover,
+	// and goes on through d2 after it.
+	if !strings.Contains(f("d2-conns-before"), "192.168.0.102:80") || !strings.Contains(f("holder"), "again: rs2") {
+		t.Errorf("the held connection: d2's connections before the takeover:\n%s\nholder:\n%s", f("d2-conns-before"), f("holder"))
 	}
 	// Requests in flight while no director answered for the VIP may fail;
 	// each failed request is one dial or read timeout (3 to 5 s), so there
