@@ -32,6 +32,7 @@ func check(c *Cluster, pos locator) Problems {
 		d.Name = name
 		k.director(path("directors", name), d)
 	}
+	k.pairs()
 	return k.probs
 }
 
@@ -551,6 +552,12 @@ func (k *checker) syncDaemon(p at, d *Director, st string, sd *SyncDaemon) {
 				n, lo, hi, st, familyOf(sd.group), min(max(n, lo), hi))
 		}
 	}
+	k.syncFamilies(p, d)
+}
+
+// syncFamilies: the kernel runs no sync daemon beside a real server of
+// another family than its service.
+func (k *checker) syncFamilies(p at, d *Director) {
 	for _, name := range sortedKeys(d.Services) {
 		s := d.Services[name]
 		for _, rn := range sortedKeys(s.RealServers) {

@@ -32,6 +32,9 @@ func derive(c *Cluster, pos locator) (map[string]*state.Host, Problems) {
 	for _, name := range sortedKeys(c.Directors) {
 		d.director(c.Directors[name])
 	}
+	for _, name := range sortedKeys(c.Pairs) {
+		d.pair(c.Pairs[name])
+	}
 	out := make(map[string]*state.Host, len(d.hosts))
 	for name, b := range d.hosts {
 		out[name] = b.h
@@ -127,26 +130,47 @@ func (d *deriver) director(dir *Director) {
 			Protocol: proto, Ports: slices.Clone(g.Ports), Mark: g.Mark, Why: []string{why}})
 	}
 	for _, name := range sortedKeys(dir.Services) {
-		d.service(b, dir, dir.Services[name])
+		d.service(b, dir, dir.Services[name], ownScope(dir))
 	}
 	if len(dir.Services) > 0 {
-		// Without this, IPVS keeps a removed real server's connection
-		// entries (FIN_WAIT, up to two minutes in direct routing) and drops
-		// every new SYN that reuses one of their client ports. A value the
-		// operator declares is theirs to keep.
-		b.need("net.ipv4.vs.expire_nodest_conn", "1",
-			"removing a real server: IPVS expires its leftover connection entries instead of dropping new connections that reuse their ports",
-			[]string{"0", "1"})
+		b.expireNodestConn()
 	}
 }
 
-func (d *deriver) service(b *hostBuilder, dir *Director, s *Service) {
-	sp := path("directors", dir.Name, "services", s.Name)
+// expireNodestConn is what every director with services needs. Without it,
+// IPVS keeps a removed real server's connection entries (FIN_WAIT, up to two
+// minutes in direct routing) and drops every new SYN that reuses one of their
+// client ports. A value the operator declares is theirs to keep.
+func (b *hostBuilder) expireNodestConn() {
+	b.need("net.ipv4.vs.expire_nodest_conn", "1",
+		"removing a real server: IPVS expires its leftover connection entries instead of dropping new connections that reuse their ports",
+		[]string{"0", "1"})
+}
+
+// svcScope is where a service is declared: a director's own, or a pair's
+// (then on each of its directors).
+type svcScope struct {
+	path  at     // directors.NAME or pairs.NAME
+	label string // after "service NAME": "" or " of pair NAME"
+	// where names the declaration for a real server's side: "on d1" or "of
+	// pair lvs".
+	where string
+	// rsSide: derive the real servers' side (a pair's once, not once per
+	// director).
+	rsSide bool
+}
+
+func ownScope(dir *Director) svcScope {
+	return svcScope{path: path("directors", dir.Name), where: "on " + dir.Name, rsSide: true}
+}
+
+func (d *deriver) service(b *hostBuilder, dir *Director, s *Service, sc svcScope) {
+	sp := sc.path.to("services", s.Name)
 	svc := &state.Service{
 		Key:       serviceKey(s),
 		Scheduler: s.Scheduler,
 		OnePacket: s.OnePacket,
-		Why:       []string{"service " + s.Name},
+		Why:       []string{"service " + s.Name + sc.label},
 	}
 	if len(s.Flags) > 0 {
 		svc.SchedFlags = slices.Sorted(slices.Values(s.Flags))
@@ -181,7 +205,7 @@ func (d *deriver) service(b *hostBuilder, dir *Director, s *Service) {
 			UpperThreshold: r.UpperThreshold,
 			LowerThreshold: r.LowerThreshold,
 			Host:           r.Host,
-			Why:            []string{"real server " + rname + " of service " + s.Name},
+			Why:            []string{"real server " + rname + " of service " + s.Name + sc.label},
 		}
 		if r.Tunnel != nil {
 			dest.TunnelType, dest.TunnelPort, dest.TunnelChecksum = r.Tunnel.Type, r.Tunnel.Port, r.Tunnel.Checksum
@@ -199,11 +223,11 @@ func (d *deriver) service(b *hostBuilder, dir *Director, s *Service) {
 			b.note("service %s (%s): real server %s is host %s, but no mark group here says which addresses mark %d covers, so lvsctl adds no VIP there for it (nor the ARP sysctls that go with one): set them up on %s yourself",
 				s.Name, svc.Key, rname, r.Host, s.FWMark, r.Host)
 		}
-		if r.Host != "" {
-			d.realServerSide(dir, s, r, vips, sp.to("realServers", rname))
+		if r.Host != "" && sc.rsSide {
+			d.realServerSide(dir, s, r, vips, sp.to("realServers", rname), sc)
 		}
 		if r.Forward == "nat" {
-			key, why := "net.ipv4.ip_forward", "service "+s.Name+" uses NAT: the director forwards requests and replies"
+			key, why := "net.ipv4.ip_forward", "service "+s.Name+sc.label+" uses NAT: the director forwards requests and replies"
 			if r.addr.Is6() {
 				key = "net.ipv6.conf.all.forwarding"
 			}
@@ -214,10 +238,10 @@ func (d *deriver) service(b *hostBuilder, dir *Director, s *Service) {
 }
 
 // realServerSide adds what a managed real server needs for its service.
-func (d *deriver) realServerSide(dir *Director, s *Service, r *RealServer, vips []netip.Addr, rp at) {
+func (d *deriver) realServerSide(dir *Director, s *Service, r *RealServer, vips []netip.Addr, rp at, sc svcScope) {
 	rs := d.host(r.Host)
 	host := d.c.Hosts[r.Host]
-	why := fmt.Sprintf("needed by service %s on %s, %s", s.Name, dir.Name, state.Forward(r.Forward).Describe())
+	why := fmt.Sprintf("needed by service %s %s, %s", s.Name, sc.where, state.Forward(r.Forward).Describe())
 	switch r.Forward {
 	case "dr":
 		for _, vip := range vips {
@@ -257,6 +281,11 @@ func (d *deriver) realServerSide(dir *Director, s *Service, r *RealServer, vips 
 			if g.Is4() == r.addr.Is4() {
 				gw = g
 			}
+		}
+		if !gw.IsValid() && sc.label != "" {
+			rs.note("NAT real server of service %s %s: a pair has no natGateway yet, so lvsctl cannot check that replies go back through the director that holds the pair's VIPs (VRRP moves the gateway address too)",
+				s.Name, sc.where)
+			return
 		}
 		if !gw.IsValid() {
 			rs.note("NAT real server of service %s on %s: directors.%s.natGateway names no %s address, so lvsctl cannot check that replies go back through the director",

@@ -15,6 +15,27 @@ import (
 type Cluster struct {
 	Hosts     map[string]*Host     `json:"hosts"`
 	Directors map[string]*Director `json:"directors"`
+	Pairs     map[string]*Pair     `json:"pairs"`
+}
+
+// Pair is #Pair.
+type Pair struct {
+	Name      string                `json:"-"`
+	Directors []string              `json:"directors"`
+	Interface string                `json:"interface"`
+	VIPs      map[string]*PairVIP   `json:"vips"`
+	RouterID  int                   `json:"routerID"`
+	Sync      bool                  `json:"sync"`
+	SyncID    *int                  `json:"syncID,omitempty"`
+	Marks     map[string]*MarkGroup `json:"marks"`
+	Services  map[string]*Service   `json:"services"`
+
+	vips []netip.Prefix // VIPs, parsed, sorted
+}
+
+// PairVIP is one of #Pair.vips; its address is the key in Pair.VIPs.
+type PairVIP struct {
+	Prefix *int `json:"prefix,omitempty"`
 }
 
 // Host is #Host.

@@ -110,7 +110,7 @@ func TestValidatorAgreesWithCUE(t *testing.T) {
 			if err := json.Unmarshal(data.appendJSON(nil), &fromGo); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(fromCUE, fromGo, cmpopts.IgnoreUnexported(Host{}, Director{}, VIP{}, MarkGroup{}, Service{}, RealServer{}, Persistence{})); diff != "" {
+			if diff := cmp.Diff(fromCUE, fromGo, cmpopts.IgnoreUnexported(Host{}, Director{}, VIP{}, MarkGroup{}, Service{}, RealServer{}, Persistence{}, Pair{})); diff != "" {
 				t.Errorf("data with defaults (-CUE +validator):\n%s", diff)
 			}
 		})

@@ -35,6 +35,21 @@ type Host struct {
 	// master and one backup.
 	Daemons []SyncDaemon `json:"daemons,omitempty"`
 	Notes   []string     `json:"notes,omitempty"` // things lvsctl leaves to the operator
+	// Pair is the pair of directors this director belongs to, if any.
+	Pair *Pair `json:"pair,omitempty"`
+}
+
+// Pair is two or more directors that stand in for each other: VRRP
+// (keepalived) moves VIPs to whichever is master, and lvsctl keeps the same
+// services and mark rules on every one of them. A plan changes one director of
+// a pair at a time where a service could otherwise be missing on all of them
+// at once.
+type Pair struct {
+	Name      string         `json:"name"`
+	Directors []string       `json:"directors"` // in VRRP priority order: the first is the usual master
+	Interface string         `json:"interface"` // where VRRP adverts and sync messages go
+	VIPs      []netip.Prefix `json:"vips"`      // what VRRP moves; lvsctl never adds or removes them
+	RouterID  int            `json:"routerID"`  // VRRP's virtual_router_id
 }
 
 // Protocol is an IP protocol number as IPVS uses it.
