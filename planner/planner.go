@@ -1,7 +1,6 @@
 package planner
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -122,10 +121,8 @@ func MakeWith(desired map[string]*state.Host, live map[string]*Live, o Options) 
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	slices.SortStableFunc(p.Changes, func(a, b *Change) int {
-		return cmp.Or(cmp.Compare(a.order.phase, b.order.phase), cmp.Compare(a.order.rank, b.order.rank),
-			cmp.Compare(a.order.host, b.order.host), cmp.Compare(a.order.seq, b.order.seq))
-	})
+	p.sortChanges(desired)
+	p.notePairVIPs(desired, live)
 	p.warnForwardChanges(desired)
 	p.warnLeftDests(desired, live)
 	return p, nil

@@ -144,7 +144,8 @@ func RequestFor(d *state.Host, inv *state.Inventory) GatherRequest {
 			len(d.Daemons) > 0 || len(inv.Daemons) > 0,
 		Marks:    len(d.MarkRules) > 0 || len(inv.Marks) > 0,
 		Routes:   len(d.Routes) > 0 || len(inv.Routes) > 0,
-		AllAddrs: len(d.Addresses) > 0 || len(inv.Addresses) > 0,
+		// A pair director's addresses say which director VRRP made master.
+		AllAddrs: len(d.Addresses) > 0 || len(inv.Addresses) > 0 || d.Pair != nil,
 	}
 	for _, l := range d.Links {
 		req.Links = append(req.Links, l.Name)
