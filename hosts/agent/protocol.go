@@ -142,8 +142,8 @@ func RequestFor(d *state.Host, inv *state.Inventory) GatherRequest {
 	req := GatherRequest{
 		IPVS: len(d.Services) > 0 || d.Timeouts != nil || len(inv.Services) > 0 || d.Exclusive ||
 			len(d.Daemons) > 0 || len(inv.Daemons) > 0,
-		Marks:    len(d.MarkRules) > 0 || len(inv.Marks) > 0,
-		Routes:   len(d.Routes) > 0 || len(inv.Routes) > 0,
+		Marks:  len(d.MarkRules) > 0 || len(inv.Marks) > 0,
+		Routes: len(d.Routes) > 0 || len(inv.Routes) > 0,
 		// A pair director's addresses say which director VRRP made master.
 		AllAddrs: len(d.Addresses) > 0 || len(inv.Addresses) > 0 || d.Pair != nil,
 	}
