@@ -10,8 +10,11 @@ import (
 	"github.com/lvsctl/lvsctl/internal/vmlab"
 )
 
-// pairCluster is one DR service on two directors, written once: keepalived's
-// VRRP moves the VIP between them, so it is in neither director's vips.
+// pairCluster is one DR service on two directors, written once under pairs:
+// keepalived's VRRP moves the VIP between them (it is in neither director's
+// vips), and lvsctl keeps the service on both with the sync daemons (master
+// and backup on each, sync ID 51 from routerID), so whichever holds the VIP,
+// the other knows its connections.
 const pairCluster = `package cluster
 
 hosts: {
@@ -21,28 +24,22 @@ hosts: {
 	rs2: {netns: "rs2", interface: "eth0"}
 }
 
-_web: {
-	protocol:  "tcp"
-	address:   "192.168.0.10"
-	port:      80
-	scheduler: "wrr"
-	persistence: timeout: 300
-	realServers: {
-		rs1: {address: "192.168.0.101", weight: 1, host: "rs1"}
-		rs2: {address: "192.168.0.102", weight: 3, host: "rs2"}
+pairs: lvs: {
+	directors: ["d1", "d2"]
+	interface: "eth0"
+	vips: "192.168.0.10": {}
+	routerID: 51
+	services: web: {
+		protocol:  "tcp"
+		address:   "192.168.0.10"
+		port:      80
+		scheduler: "wrr"
+		persistence: timeout: 300
+		realServers: {
+			rs1: {address: "192.168.0.101", weight: 1, host: "rs1"}
+			rs2: {address: "192.168.0.102", weight: 3, host: "rs2"}
+		}
 	}
-}
-
-// Both directors send their connections (master) and take the other's
-// (backup), so whichever holds the VIP, the other knows its connections.
-_sync: {
-	master: {interface: "eth0", syncID: 51}
-	backup: {interface: "eth0", syncID: 51}
-}
-
-directors: {
-	d1: {services: web: _web, sync: _sync}
-	d2: {services: web: _web, sync: _sync}
 }
 `
 
