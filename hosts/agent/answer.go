@@ -112,8 +112,27 @@ func checkGathered(req GatherRequest, g *Gathered) error {
 	} else if g.Boot != nil {
 		return errors.New("files kept for boot it was not asked about")
 	}
+	if req.Keepalived != nil {
+		k := g.Keepalived
+		switch {
+		case k == nil:
+			return errors.New("nothing about keepalived's configuration")
+		case k.Path != req.Keepalived.Config:
+			return fmt.Errorf("keepalived's configuration at %q, not the file asked for", Clean(k.Path))
+		case len(k.Content) > maxKeepalivedFile:
+			return errors.New("a keepalived configuration larger than an agent reads")
+		case !k.Exists && k.Content != "":
+			return errors.New("content of a keepalived configuration that is not there")
+		}
+	} else if g.Keepalived != nil {
+		return errors.New("keepalived's configuration it was not asked about")
+	}
 	return nil
 }
+
+// maxKeepalivedFile bounds what the agent reads of keepalived's
+// configuration, and what a host may report of it.
+const maxKeepalivedFile = 1 << 20
 
 // checkBoot holds what a host says about its boot files to what an agent of
 // this lvsctl reports: lvsctl's own paths for the scope it names, bounded

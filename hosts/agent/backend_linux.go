@@ -18,6 +18,7 @@ import (
 	"github.com/lvsctl/lvsctl/hosts/sysctl"
 	"github.com/lvsctl/lvsctl/internal/boot"
 	"github.com/lvsctl/lvsctl/internal/names"
+	"github.com/lvsctl/lvsctl/internal/op"
 	"github.com/lvsctl/lvsctl/internal/state"
 )
 
@@ -215,6 +216,11 @@ func (l *Linux) Gather(req GatherRequest) (*Gathered, error) {
 			return nil, err
 		}
 	}
+	if req.Keepalived != nil {
+		if g.Keepalived, err = l.gatherKeepalived(req.Keepalived); err != nil {
+			return nil, err
+		}
+	}
 	return g, nil
 }
 
@@ -312,6 +318,10 @@ func (l *Linux) Apply(o Op) error {
 		return l.removeBoot(o.Boot)
 	case RevertBoot:
 		return l.revertBoot(o.Boot)
+	case op.WriteKeepalived:
+		return l.writeKeepalived(o.Keepalived)
+	case op.RevertKeepalived:
+		return l.revertKeepalived(o.Keepalived)
 	}
 	return fmt.Errorf("unknown operation %q", o.Kind)
 }

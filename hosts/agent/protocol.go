@@ -45,6 +45,14 @@ type GatherRequest struct {
 	Marks      bool     `json:"marks,omitempty"`     // lvsctl's nftables table
 	Inventory  bool     `json:"inventory,omitempty"` // what lvsctl owns here
 	Boot       bool     `json:"boot,omitempty"`      // the files kept for boot, and what else acts at boot
+	// Keepalived: the keepalived configuration lvsctl keeps for a pair.
+	Keepalived *KeepalivedRequest `json:"keepalived,omitempty"`
+}
+
+// KeepalivedRequest names keepalived's configuration file and pid file.
+type KeepalivedRequest struct {
+	Config  string `json:"config"`
+	PidFile string `json:"pidFile"`
 }
 
 // Response is one line from the agent.
@@ -69,6 +77,8 @@ type Gathered struct {
 	ForeignMarks  []string         `json:"foreignMarks,omitempty"`   // rules in lvsctl's table not of its shape
 	Inventory     *state.Inventory `json:"inventory,omitempty"`
 	Boot          *state.Boot      `json:"boot,omitempty"`
+	// Keepalived is keepalived's configuration file, when asked for.
+	Keepalived *state.KeepalivedFile `json:"keepalived,omitempty"`
 }
 
 // Result is the outcome of one operation.
@@ -146,6 +156,9 @@ func RequestFor(d *state.Host, inv *state.Inventory) GatherRequest {
 		Routes: len(d.Routes) > 0 || len(inv.Routes) > 0,
 		// A pair director's addresses say which director VRRP made master.
 		AllAddrs: len(d.Addresses) > 0 || len(inv.Addresses) > 0 || d.Pair != nil,
+	}
+	if k := d.Keepalived; k != nil {
+		req.Keepalived = &KeepalivedRequest{Config: k.Config, PidFile: k.PidFile}
 	}
 	for _, l := range d.Links {
 		req.Links = append(req.Links, l.Name)

@@ -7,7 +7,9 @@ import (
 	"slices"
 
 	"github.com/lvsctl/lvsctl/internal/boot"
+	"github.com/lvsctl/lvsctl/internal/keepalived"
 	"github.com/lvsctl/lvsctl/internal/names"
+	"github.com/lvsctl/lvsctl/internal/op"
 	"github.com/lvsctl/lvsctl/internal/state"
 )
 
@@ -103,6 +105,29 @@ func checkOp(o Op) error {
 			return fmt.Errorf("%s: %d bytes is more than lvsctl writes", o.Kind, len(o.Boot.Content))
 		}
 		return nil
+	case op.WriteKeepalived, op.RevertKeepalived:
+		if err := need(o.Keepalived != nil, "keepalived"); err != nil {
+			return err
+		}
+		k := o.Keepalived
+		if o.Kind == op.WriteKeepalived {
+			if err := need(k.Spec != nil, "keepalived.spec"); err != nil {
+				return err
+			}
+			if k.Path != k.Spec.Config || k.PidFile != k.Spec.PidFile {
+				return fmt.Errorf("%s: the paths differ from the configuration's", o.Kind)
+			}
+			if err := keepalived.CheckProgramPath(k.Spec.Program); err != nil {
+				return err
+			}
+			if err := keepalived.Check(k.Spec); err != nil {
+				return fmt.Errorf("%s: %w", o.Kind, err)
+			}
+		}
+		if err := keepalived.CheckConfigPath(k.Path); err != nil {
+			return err
+		}
+		return keepalived.CheckPidPath(k.PidFile)
 	}
 	return fmt.Errorf("unknown operation %q", o.Kind)
 }

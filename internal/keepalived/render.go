@@ -236,7 +236,7 @@ func Check(k *state.Keepalived) error {
 			return fmt.Errorf("virtual_server %s: %d checkers for %d real servers", s.Key, len(cs.Checks), len(s.Dests))
 		}
 		for i, c := range cs.Checks {
-			if err := checkCheck(c); err != nil {
+			if err := CheckChecker(c); err != nil {
 				return fmt.Errorf("virtual_server %s: real_server %s: %w", s.Key, s.Dests[i].Addr, err)
 			}
 		}
@@ -289,7 +289,8 @@ func checkVS(s *state.Service) error {
 	return nil
 }
 
-func checkCheck(c state.Check) error {
+// CheckChecker holds one real server's checker to what Render writes.
+func CheckChecker(c state.Check) error {
 	switch c.Type {
 	case "":
 		return nil

@@ -25,6 +25,21 @@ type Op struct {
 	Daemon     *state.SyncDaemon  `json:"daemon,omitempty"`
 	Inventory  *state.Inventory   `json:"inventory,omitempty"`
 	Boot       *Boot              `json:"boot,omitempty"`
+	Keepalived *Keepalived        `json:"keepalived,omitempty"`
+}
+
+// Keepalived is a keepalived configuration lvsctl keeps on a director of a
+// pair. A write carries the structured configuration (Spec), which the
+// agent checks and renders itself; a revert names the file, how keepalived
+// is reloaded, and what the plan read there (whether the file existed, the
+// SHA-256 (hex) of its content).
+type Keepalived struct {
+	Spec    *state.Keepalived `json:"spec,omitempty"`
+	Path    string            `json:"path"`
+	PidFile string            `json:"pidFile"`
+	Program string            `json:"program,omitempty"`
+	Existed bool              `json:"existed,omitempty"`
+	SHA256  string            `json:"sha256,omitempty"`
 }
 
 // Boot is a file lvsctl keeps for the host's next boot (see package boot):
@@ -76,6 +91,11 @@ const (
 	WriteBoot  Kind = "boot.write"
 	RemoveBoot Kind = "boot.remove"
 	RevertBoot Kind = "boot.revert"
+	// keepalived's configuration on a director of a pair: write it (rendered
+	// by the agent from the structured configuration, checked with
+	// keepalived -t, then keepalived reloaded), or put back what it held.
+	WriteKeepalived  Kind = "keepalived.write"
+	RevertKeepalived Kind = "keepalived.revert"
 )
 
 // String describes the operation for progress and errors.
@@ -97,6 +117,8 @@ func (o Op) String() string {
 		return fmt.Sprintf("%s %s via %s", o.Kind, o.Route.Dst, o.Route.Gateway)
 	case o.Boot != nil:
 		return fmt.Sprintf("%s %s", o.Kind, o.Boot.File)
+	case o.Keepalived != nil:
+		return fmt.Sprintf("%s %s", o.Kind, o.Keepalived.Path)
 	case o.Daemon != nil:
 		return fmt.Sprintf("%s %s (%s)", o.Kind, o.Daemon.State, o.Daemon.Describe())
 	case o.Mark != nil:

@@ -37,6 +37,10 @@ type Host struct {
 	Notes   []string     `json:"notes,omitempty"` // things lvsctl leaves to the operator
 	// Pair is the pair of directors this director belongs to, if any.
 	Pair *Pair `json:"pair,omitempty"`
+	// Keepalived is the keepalived configuration lvsctl keeps on this
+	// director of a pair (desired state only; the live file is gathered
+	// apart).
+	Keepalived *Keepalived `json:"keepalived,omitempty"`
 }
 
 // Pair is two or more directors that stand in for each other: VRRP
