@@ -233,7 +233,8 @@ func gatherOne(cl *agent.Client, d *state.Host) (*planner.Live, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &planner.Live{Host: g.Host, Inventory: inv, IPVSAvailable: g.IPVSAvailable, MissingSysctls: g.MissingSysctl, Boot: g.Boot}, nil
+	return &planner.Live{Host: g.Host, Inventory: inv, IPVSAvailable: g.IPVSAvailable, MissingSysctls: g.MissingSysctl, Boot: g.Boot,
+		Keepalived: g.Keepalived}, nil
 }
 
 // Executors adapts the agents for the applier.

@@ -21,6 +21,9 @@ type Live struct {
 	// Boot is what the host keeps for boot; nil when it was not read (then
 	// the plan leaves the files kept for boot alone).
 	Boot *state.Boot
+	// Keepalived is keepalived's configuration file on a director of a
+	// pair that lvsctl renders it for; nil when it was not read.
+	Keepalived *state.KeepalivedFile
 }
 
 // Phases, in execution order.
@@ -112,6 +115,7 @@ func MakeWith(desired map[string]*state.Host, live map[string]*Live, o Options) 
 			p.Notes = append(p.Notes, Note{Host: name, Text: n})
 		}
 		h.noteWithheldCleanup()
+		h.keepalivedConfig()
 		h.bootFiles()
 		h.inventory()
 		if d.Retired && h.changes == 0 && p.Inventories[name] == nil && h.inv.Empty() {
