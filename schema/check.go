@@ -33,6 +33,7 @@ func check(c *Cluster, pos locator) Problems {
 		k.director(path("directors", name), d)
 	}
 	k.pairs()
+	k.keepalived()
 	return k.probs
 }
 
@@ -194,6 +195,16 @@ func (k *checker) director(p at, d *Director) {
 		}
 	}
 	k.marks(p.to("marks"), d)
+	k.services(p, d, "on this director")
+	if d.Sync != nil {
+		k.syncDaemon(p.to("sync", "master"), d, state.SyncMaster, d.Sync.Master)
+		k.syncDaemon(p.to("sync", "backup"), d, state.SyncBackup, d.Sync.Backup)
+	}
+}
+
+// services checks d's services (a director's, or a pair's as a director),
+// two of which must not have one identity; where says whose they are.
+func (k *checker) services(p at, d *Director, where string) {
 	seen := map[string]string{} // service identity -> service name
 	for _, name := range sortedKeys(d.Services) {
 		s := d.Services[name]
@@ -205,14 +216,10 @@ func (k *checker) director(p at, d *Director) {
 			continue
 		}
 		if other, dup := seen[id]; dup {
-			k.errf(sp, "service %q has the same identity (%s) as service %q on this director", name, id, other)
+			k.errf(sp, "service %q has the same identity (%s) as service %q %s", name, id, other, where)
 			continue
 		}
 		seen[id] = name
-	}
-	if d.Sync != nil {
-		k.syncDaemon(p.to("sync", "master"), d, state.SyncMaster, d.Sync.Master)
-		k.syncDaemon(p.to("sync", "backup"), d, state.SyncBackup, d.Sync.Backup)
 	}
 }
 

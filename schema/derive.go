@@ -178,6 +178,10 @@ func (d *deriver) service(b *hostBuilder, dir *Director, s *Service, sc svcScope
 	if len(s.ExternallyManaged) > 0 {
 		svc.ExternallyManaged = slices.Sorted(slices.Values(s.ExternallyManaged))
 	}
+	if hasChecks(s) {
+		// keepalived's checkers own what they change.
+		svc.ExternallyManaged = checkedManaged(s, svc.ExternallyManaged)
+	}
 	if p := s.Persistence; p != nil {
 		svc.Persistent, svc.Timeout, svc.PE = true, p.Timeout, p.Engine
 		svc.NetmaskBits = s.addr.BitLen()

@@ -334,8 +334,8 @@ func fromCUE(err error, user cue.Value) Problems {
 				alts[i] = fmt.Sprint(it.args[0])
 			}
 			slices.Sort(alts)
-			probs = append(probs, problemAt(enum[0].pos, field, "%v is not allowed: expected one of %s",
-				enum[0].args[1], strings.Join(alts, ", ")))
+			probs = append(probs, problemAt(enum[0].pos, field, "%v is not allowed: expected one of %s%s",
+				enum[0].args[1], strings.Join(alts, ", "), checkTypeHint(fmt.Sprint(enum[0].args[1]))))
 			continue
 		}
 		for _, it := range items {

@@ -80,22 +80,7 @@ func (k *checker) pairs() {
 		k.pairVIPs(p, pr)
 		pd := pr.asDirector()
 		k.marks(p.to("marks"), pd)
-		seen := map[string]string{}
-		for _, sn := range sortedKeys(pr.Services) {
-			s := pr.Services[sn]
-			s.Name = sn
-			sp := p.to("services", sn)
-			k.name(sp, "service", sn)
-			id, ok := k.service(sp, pd, s)
-			if !ok {
-				continue
-			}
-			if other, dup := seen[id]; dup {
-				k.errf(sp, "service %q has the same identity (%s) as service %q of this pair", sn, id, other)
-				continue
-			}
-			seen[id] = sn
-		}
+		k.services(p, pd, "of this pair")
 		for _, d := range pr.Directors {
 			if own := k.c.Directors[d]; own != nil && member[d] == name {
 				k.pairDirector(pr, own)
@@ -259,6 +244,9 @@ func (d *deriver) pair(pr *Pair) {
 		}
 		if len(pr.Services) > 0 {
 			b.expireNodestConn()
+		}
+		if pr.Keepalived != nil {
+			d.pairKeepalived(b, pr, i)
 		}
 	}
 }

@@ -29,8 +29,36 @@ type Pair struct {
 	SyncID    *int                  `json:"syncID,omitempty"`
 	Marks     map[string]*MarkGroup `json:"marks"`
 	Services  map[string]*Service   `json:"services"`
+	// Keepalived: lvsctl writes keepalived's configuration on every
+	// director of the pair.
+	Keepalived *Keepalived `json:"keepalived,omitempty"`
 
 	vips []netip.Prefix // VIPs, parsed, sorted
+}
+
+// Keepalived is #Keepalived.
+type Keepalived struct {
+	Config  string `json:"config"`
+	PidFile string `json:"pidFile"`
+	Program string `json:"program"`
+}
+
+// Check is #Check.
+type Check struct {
+	Type    string  `json:"type"`
+	Port    *uint16 `json:"port,omitempty"`
+	Path    *string `json:"path,omitempty"`
+	Status  int     `json:"status"`
+	Timeout int     `json:"timeout"`
+	Retry   int     `json:"retry"`
+}
+
+// SorryServer is #Service.sorryServer.
+type SorryServer struct {
+	Address string  `json:"address"`
+	Port    *uint16 `json:"port,omitempty"`
+
+	addr netip.Addr
 }
 
 // PairVIP is one of #Pair.vips; its address is the key in Pair.VIPs.
@@ -157,6 +185,11 @@ type Service struct {
 	// health checker owns (see state.Service.ExternallyManaged).
 	ExternallyManaged []string `json:"externallyManaged"`
 
+	// keepalived's checkers (a pair's service with checks).
+	CheckInterval    int          `json:"checkInterval"`
+	SorryServer      *SorryServer `json:"sorryServer,omitempty"`
+	InhibitOnFailure bool         `json:"inhibitOnFailure"`
+
 	addr netip.Addr // the VIP; invalid for a firewall-mark service
 }
 
@@ -181,6 +214,7 @@ type RealServer struct {
 	UpperThreshold uint32  `json:"upperThreshold"`
 	LowerThreshold uint32  `json:"lowerThreshold"`
 	Host           string  `json:"host,omitempty"`
+	Check          *Check  `json:"check,omitempty"`
 
 	addr netip.Addr
 }

@@ -247,7 +247,7 @@ func (vd *validator) checkScalar(s *snode, v *value) string {
 		return ""
 	}
 	if s.enum != nil {
-		return fmt.Sprintf("%s is not allowed: expected one of %s", v.show(), strings.Join(s.enum, ", "))
+		return fmt.Sprintf("%s is not allowed: expected one of %s%s", v.show(), strings.Join(s.enum, ", "), checkTypeHint(v.show()))
 	}
 	probs := fromCUE(err, cue.Value{})
 	msgs := make([]string, len(probs))
