@@ -143,16 +143,6 @@ func (l *Linux) writeKeepalived(k *op.Keepalived) error {
 	if err != nil {
 		return err
 	}
-	bk, err := json.Marshal(bootBackup{Existed: existed, Content: old})
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(l.StateDir, 0o700); err != nil {
-		return err
-	}
-	if err := writeAtomic(l.keepalivedBackup(spec.Config), bk, 0o600); err != nil {
-		return fmt.Errorf("keeping a copy of %s before changing it: %w", spec.Config, err)
-	}
 	if err := os.MkdirAll(filepath.Dir(disk), 0o755); err != nil {
 		return err
 	}
@@ -179,6 +169,18 @@ func (l *Linux) writeKeepalived(k *op.Keepalived) error {
 	}
 	if err := configTest(spec.Program, tmp.Name(), spec.Config); err != nil {
 		return err
+	}
+	// The copy a revert puts back is taken only now, so a refused write
+	// never replaces the copy of what an earlier write replaced.
+	bk, err := json.Marshal(bootBackup{Existed: existed, Content: old})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(l.StateDir, 0o700); err != nil {
+		return err
+	}
+	if err := writeAtomic(l.keepalivedBackup(spec.Config), bk, 0o600); err != nil {
+		return fmt.Errorf("keeping a copy of %s before changing it: %w", spec.Config, err)
 	}
 	if err := os.Rename(tmp.Name(), disk); err != nil {
 		return err
