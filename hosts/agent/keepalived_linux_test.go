@@ -198,3 +198,27 @@ func waitFor(t *testing.T, ok func() bool, what string) {
 	}
 	t.Fatalf("waited 5 s for %s", what)
 }
+
+// What a host says about keepalived's configuration is held to what was
+// asked: the file asked for, bounded, and nothing unasked.
+func TestKeepalivedAnswerChecked(t *testing.T) {
+	req := GatherRequest{Keepalived: &KeepalivedRequest{Config: "/etc/keepalived/keepalived.conf", PidFile: "/run/keepalived.pid"}}
+	ok := &state.KeepalivedFile{Path: "/etc/keepalived/keepalived.conf", Exists: true, Content: "global_defs {}\n", Running: true}
+	if err := checkGathered(req, &Gathered{Host: &state.Host{}, Keepalived: ok}); err != nil {
+		t.Errorf("a good answer: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		req GatherRequest
+		k   *state.KeepalivedFile
+	}{
+		"missing":            {req, nil},
+		"another file":       {req, &state.KeepalivedFile{Path: "/etc/passwd", Exists: true}},
+		"too large":          {req, &state.KeepalivedFile{Path: ok.Path, Exists: true, Content: strings.Repeat("x", maxKeepalivedFile+1)}},
+		"content of nothing": {req, &state.KeepalivedFile{Path: ok.Path, Content: "x"}},
+		"not asked":          {GatherRequest{}, ok},
+	} {
+		if err := checkGathered(tc.req, &Gathered{Host: &state.Host{}, Keepalived: tc.k}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
