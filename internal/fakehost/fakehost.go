@@ -16,6 +16,7 @@ import (
 
 	"github.com/lvsctl/lvsctl/internal/boot"
 	"github.com/lvsctl/lvsctl/internal/ipvsadm"
+	"github.com/lvsctl/lvsctl/internal/keepalived"
 	"github.com/lvsctl/lvsctl/internal/op"
 	"github.com/lvsctl/lvsctl/internal/state"
 )
@@ -33,6 +34,12 @@ type Host struct {
 	// boot, which the planner leaves alone.
 	Boot    *state.Boot
 	backups map[string]state.BootFile
+	// Keepalived, when set, is keepalived's configuration file as an agent
+	// reports it; keepalived operations change it, and Reloads counts the
+	// SIGHUPs a running keepalived got.
+	Keepalived *state.KeepalivedFile
+	Reloads    int
+	kaBackup   *state.KeepalivedFile
 }
 
 // New returns an empty host with IPVS.
@@ -196,6 +203,8 @@ func (h *Host) apply(o op.Op) (string, error) {
 		return "write inventory", nil
 	case op.WriteBoot, op.RemoveBoot, op.RevertBoot:
 		return h.bootOp(o)
+	case op.WriteKeepalived, op.RevertKeepalived:
+		return h.keepalivedOp(o)
 	case op.StartDaemon, op.StopDaemon:
 		i := slices.IndexFunc(st.Daemons, func(d state.SyncDaemon) bool { return d.State == o.Daemon.State })
 		if o.Kind == op.StopDaemon {
@@ -299,4 +308,47 @@ func (h *Host) bootOp(o op.Op) (string, error) {
 		h.Boot.UnitEnabled = o.Boot.Enabled
 	}
 	return "restore " + f.Path, nil
+}
+
+// keepalivedOp writes keepalived's configuration as the agent does (rendered
+// from the operation's structured configuration, the old content kept for a
+// revert, keepalived reloaded when it runs), or puts it back.
+func (h *Host) keepalivedOp(o op.Op) (string, error) {
+	if h.Keepalived == nil {
+		return "", fmt.Errorf("fakehost: no keepalived file modelled")
+	}
+	f := h.Keepalived
+	reload := func() string {
+		if f.Running {
+			h.Reloads++
+			return "; kill -HUP keepalived"
+		}
+		return ""
+	}
+	if o.Kind == op.WriteKeepalived {
+		text, err := keepalived.Render(o.Keepalived.Spec)
+		if err != nil {
+			return "", err
+		}
+		prev := *f
+		h.kaBackup = &prev
+		f.Exists, f.Content = true, string(text)
+		return "write " + f.Path + reload(), nil
+	}
+	if !o.Keepalived.Existed {
+		f.Exists, f.Content = false, ""
+		return "rm " + f.Path + " (revert)", nil
+	}
+	bk := h.kaBackup
+	sum := sha256.Sum256([]byte(func() string {
+		if bk == nil {
+			return ""
+		}
+		return bk.Content
+	}()))
+	if bk == nil || !bk.Exists || hex.EncodeToString(sum[:]) != o.Keepalived.SHA256 {
+		return "", fmt.Errorf("the copy of %s is not what the plan read there", f.Path)
+	}
+	f.Exists, f.Content = true, bk.Content
+	return "restore " + f.Path + reload(), nil
 }
