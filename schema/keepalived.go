@@ -43,6 +43,15 @@ func (k *checker) keepalived() {
 			if len(pr.VIPs) == 0 {
 				k.errf(kp, "keepalived's VRRP instance needs the VIPs it moves: add them to pairs.%s.vips", quote(pn))
 			}
+			fams := map[bool]bool{}
+			for a := range pr.VIPs {
+				if x, err := parseAddr(a); err == nil {
+					fams[x.Is4()] = true
+				}
+			}
+			if len(fams) > 1 {
+				k.errf(p.to("vips"), "lvsctl writes one vrrp_instance for the pair, and keepalived's VRRP instance moves addresses of one family: keep the pair's vips IPv4 or IPv6 (or leave keepalived out and write two instances yourself)")
+			}
 			for _, name := range append([]string{pn}, pr.Directors...) {
 				if err := keepalivedWord(name); err != nil {
 					k.errf(kp, "%s", err)

@@ -119,6 +119,7 @@ func TestKeepalivedRefused(t *testing.T) {
 		{"pid", "keepalived: {}", `keepalived: pidFile: "/etc/shadow"`, "pidFile"},
 		{"sorry family", `sorryServer: address: "192.168.0.250"`, `sorryServer: address: "2001:db8::1"`, "not of the service's family"},
 		{"status", `path: "/health"`, `path: "/health", status: 700`, "status"},
+		{"mixed families", `vips: "192.168.0.10": {}`, `vips: {"192.168.0.10": {}, "2001:db8::10": {}}`, "one family"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := strings.Replace(kaPair, tc.from, tc.to, 1)
