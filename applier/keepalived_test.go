@@ -166,3 +166,94 @@ func TestKeepalivedApplyAndRollback(t *testing.T) {
 		}
 	}
 }
+
+// keepalived taken out of the pair: each director's file lvsctl wrote is
+// removed (no reload), the inventory releases it, and a failure at any step
+// puts every host back, file included.
+func TestKeepalivedRemoved(t *testing.T) {
+	without := func(t *testing.T) map[string]*state.Host {
+		dir := t.TempDir()
+		src := strings.Replace(strings.Replace(kaPairCluster, "\tkeepalived: {}\n", "", 1), `, check: type: "tcp"`, "", 1)
+		src = strings.Replace(src, "WEIGHT", "1", 1)
+		if strings.Contains(src, "keepalived") || strings.Contains(src, "check") {
+			t.Fatal("could not take keepalived out")
+		}
+		os.WriteFile(filepath.Join(dir, "c.cue"), []byte(src), 0o644)
+		l, err := schema.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Hosts
+	}
+	applied := func(t *testing.T) cluster {
+		desired, c := kaSetup(t, 1, nil)
+		p, _ := planner.Make(desired, c.kaLive())
+		if r := c.applier(nil).Apply(context.Background(), p); !r.OK() {
+			t.Fatalf("report: %+v", r)
+		}
+		for _, h := range c {
+			h.Log, h.Reloads = nil, 0
+		}
+		return c
+	}
+	c := applied(t)
+	if !c["d1"].Inventory.HasKeepalived(keepalived.DefaultConfig) {
+		t.Fatalf("the inventory does not own the file: %+v", c["d1"].Inventory)
+	}
+	d := without(t)
+	p, err := planner.Make(d, c.kaLive())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gone []string
+	for _, ch := range p.Changes {
+		if ch.Kind == planner.KindKeepalived {
+			gone = append(gone, ch.Host+" "+string(ch.Action)+" "+ch.Object)
+			if ch.Warning == "" {
+				t.Errorf("no warning on %s", ch.Object)
+			}
+		}
+	}
+	if strings.Join(gone, ", ") != "d1 - /etc/keepalived/keepalived.conf, d2 - /etc/keepalived/keepalived.conf" {
+		t.Errorf("keepalived changes: %v", gone)
+	}
+	steps := len(p.Inventories)
+	for _, ch := range p.Changes {
+		steps += len(ch.Steps)
+	}
+	for k := 1; k <= steps; k++ {
+		t.Run(fmt.Sprint(k), func(t *testing.T) {
+			c := applied(t)
+			before := c.kaSnapshot()
+			n := 0
+			for _, h := range c {
+				h.Fail = func(o op.Op) error {
+					n++
+					if n == k {
+						return fmt.Errorf("injected: %w", syscall.ENOENT)
+					}
+					return nil
+				}
+			}
+			r := c.applier(nil).Apply(context.Background(), p)
+			if r.OK() || len(r.NotUndone) != 0 {
+				t.Fatalf("failure at step %d: %+v", k, r)
+			}
+			if diff := cmp.Diff(before, c.kaSnapshot()); diff != "" {
+				t.Errorf("hosts after rollback (-before +after):\n%s", diff)
+			}
+		})
+	}
+	if r := c.applier(nil).Apply(context.Background(), p); !r.OK() {
+		t.Fatalf("report: %+v", r)
+	}
+	for _, n := range []string{"d1", "d2"} {
+		h := c[n]
+		if h.Keepalived.Exists || h.Reloads != 0 || h.Inventory.HasKeepalived(keepalived.DefaultConfig) {
+			t.Errorf("%s after the removal: %+v, %d reloads, inventory %v", n, h.Keepalived, h.Reloads, h.Inventory.Keepalived)
+		}
+	}
+	if p, _ := planner.Make(d, c.kaLive()); !p.Empty() {
+		t.Errorf("a second plan: %+v %+v", p.Changes, p.Inventories)
+	}
+}

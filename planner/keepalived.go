@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/lvsctl/lvsctl/internal/keepalived"
@@ -25,6 +26,7 @@ const keepalivedHeader = "# Written by lvsctl for pair "
 func (h *hostPlan) keepalivedConfig() {
 	k := h.d.Keepalived
 	if k == nil {
+		h.keepalivedGone()
 		return
 	}
 	want, err := keepalived.Render(k)
@@ -80,4 +82,47 @@ func keepalivedSummary(k *state.Keepalived) string {
 	}
 	return fmt.Sprintf("vrrp_instance %s %s priority %d on %s, %s, %s checked",
 		k.VRRP.Name, role, k.VRRP.Priority, k.VRRP.Interface, count(len(k.Services), "virtual server"), count(dests, "real server"))
+}
+
+// keepalivedGone plans the removal of a configuration lvsctl wrote that no
+// pair asks for here any more (keepalived left the pair, the director left
+// it, or the host is retired). A file edited since (no longer starting with
+// lvsctl's header) is someone else's now: it is left, and released.
+func (h *hostPlan) keepalivedGone() {
+	cur := h.l.Keepalived
+	if cur == nil || !cur.Exists || !h.inv.HasKeepalived(cur.Path) {
+		return
+	}
+	if !strings.HasPrefix(cur.Content, keepalivedHeader) {
+		h.note("%s no longer starts with lvsctl's header, so lvsctl leaves it as it is and stops owning it", cur.Path)
+		return
+	}
+	why := "no pair asks lvsctl for keepalived's configuration here any more"
+	if h.d.Retired {
+		why = "host retired"
+	}
+	rm := op.Op{Kind: op.RemoveKeepalived, Keepalived: &op.Keepalived{Path: cur.Path, PidFile: keepalived.DefaultPidFile}}
+	revert := op.Op{Kind: op.RevertKeepalived, Keepalived: &op.Keepalived{Path: cur.Path, PidFile: keepalived.DefaultPidFile,
+		Existed: true, SHA256: sha(cur.Content)}}
+	h.add(phaseBoot, 0, &Change{Action: Delete, Kind: KindKeepalived, Object: cur.Path, Why: []string{why},
+		Warning: "keepalived is not reloaded: it keeps running what it read, and finds no configuration when it next starts (give it one of your own, or stop it)",
+		Steps:   one(rm, revert)})
+}
+
+// keepalivedOwned is what the inventory records after this plan: the file
+// the definition asks for (once it was read, so lvsctl knows what it
+// replaces), and any other file lvsctl wrote that this plan did not read.
+func (h *hostPlan) keepalivedOwned() []string {
+	var out []string
+	cur := h.l.Keepalived
+	if k := h.d.Keepalived; k != nil && cur != nil && cur.Path == k.Config {
+		out = append(out, k.Config)
+	}
+	for _, p := range h.inv.Keepalived {
+		if slices.Contains(out, p) || (cur != nil && cur.Path == p) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }

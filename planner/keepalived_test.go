@@ -93,3 +93,36 @@ func TestKeepalivedConfigPlanned(t *testing.T) {
 		t.Errorf("not read, yet planned: %+v", p.Changes)
 	}
 }
+
+// A file lvsctl wrote that no pair asks for any more is removed, with a
+// warning and the undo; one edited since is released with a note.
+func TestKeepalivedConfigRemoved(t *testing.T) {
+	v1, _ := keepalived.Render(kaDesired(1))
+	inv := &state.Inventory{Keepalived: []string{keepalived.DefaultConfig}}
+	mk := func(content string) *planner.Plan {
+		p, err := planner.Make(map[string]*state.Host{"d1": {Name: "d1"}},
+			map[string]*planner.Live{"d1": {Host: &state.Host{Name: "d1"}, Inventory: inv,
+				Keepalived: &state.KeepalivedFile{Path: keepalived.DefaultConfig, Exists: true, Content: content, Running: true}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := mk(string(v1))
+	if len(p.Changes) != 1 {
+		t.Fatalf("changes: %+v", p.Changes)
+	}
+	c := p.Changes[0]
+	sum := sha256.Sum256(v1)
+	if c.Action != planner.Delete || c.Kind != planner.KindKeepalived || c.Warning == "" || c.Steps[0].Op.Kind != op.RemoveKeepalived ||
+		c.Steps[0].Undo[0].Kind != op.RevertKeepalived || c.Steps[0].Undo[0].Keepalived.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("removal: %+v", c)
+	}
+	if u := p.Inventories["d1"]; u == nil || len(u.Release) != 1 || u.Release[0].Kind != planner.KindKeepalived {
+		t.Errorf("inventory: %+v", p.Inventories["d1"])
+	}
+	p = mk("# mine now\nglobal_defs {}\n")
+	if len(p.Changes) != 0 || !strings.Contains(strings.Join(notes(p), "\n"), "no longer starts with lvsctl's header") || p.Inventories["d1"] == nil {
+		t.Errorf("an edited file: %+v %v %+v", p.Changes, notes(p), p.Inventories["d1"])
+	}
+}

@@ -544,6 +544,7 @@ func (h *hostPlan) inventory() {
 	for _, d := range h.d.Daemons {
 		next.Daemons = append(next.Daemons, d.State)
 	}
+	next.Keepalived = h.keepalivedOwned()
 	for _, c := range h.kept {
 		o := c.Steps[0].Op
 		switch {
@@ -630,6 +631,9 @@ func inventoryMembers(inv *state.Inventory) members {
 	}
 	for _, d := range inv.Daemons {
 		add(daemonKind, d, "", d)
+	}
+	for _, k := range inv.Keepalived {
+		add(KindKeepalived, k, "", k)
 	}
 	return ms
 }

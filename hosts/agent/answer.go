@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/lvsctl/lvsctl/internal/boot"
+	"github.com/lvsctl/lvsctl/internal/keepalived"
 	"github.com/lvsctl/lvsctl/internal/names"
 	"github.com/lvsctl/lvsctl/internal/state"
 )
@@ -280,6 +281,11 @@ func checkInventory(inv *state.Inventory) error {
 	for _, d := range inv.Daemons {
 		if d != state.SyncMaster && d != state.SyncBackup {
 			return fmt.Errorf("a sync daemon %q", Clean(d))
+		}
+	}
+	for _, k := range inv.Keepalived {
+		if err := keepalived.CheckConfigPath(k); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -322,6 +322,8 @@ func (l *Linux) Apply(o Op) error {
 		return l.writeKeepalived(o.Keepalived)
 	case op.RevertKeepalived:
 		return l.revertKeepalived(o.Keepalived)
+	case op.RemoveKeepalived:
+		return l.removeKeepalived(o.Keepalived)
 	}
 	return fmt.Errorf("unknown operation %q", o.Kind)
 }

@@ -255,3 +255,29 @@ func (l *Linux) revertKeepalived(k *op.Keepalived) error {
 	}
 	return l.reloadKeepalived(k.PidFile)
 }
+
+// removeKeepalived removes a configuration lvsctl wrote, after keeping a
+// copy for a revert. keepalived is not reloaded: without a configuration it
+// would drop its VRRP instance and the VIPs with it; it keeps what it runs
+// until its next start.
+func (l *Linux) removeKeepalived(k *op.Keepalived) error {
+	if err := l.checkKeepalivedPaths(k.Path, k.PidFile, ""); err != nil {
+		return err
+	}
+	disk := l.keepalivedDisk(k.Path)
+	old, existed, err := readBootFile(disk, maxKeepalivedFile)
+	if err != nil {
+		return err
+	}
+	bk, err := json.Marshal(bootBackup{Existed: existed, Content: old})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(l.StateDir, 0o700); err != nil {
+		return err
+	}
+	if err := writeAtomic(l.keepalivedBackup(k.Path), bk, 0o600); err != nil {
+		return fmt.Errorf("keeping a copy of %s before removing it: %w", k.Path, err)
+	}
+	return removeSynced(disk)
+}

@@ -152,6 +152,38 @@ func TestKeepalivedWriteCheckReloadRevert(t *testing.T) {
 	}
 	waitFor(t, func() bool { b, _ := os.ReadFile(hups); return strings.Count(string(b), "hup") == 2 }, "a second SIGHUP")
 
+	// Removed (keepalived is not reloaded), then put back by a revert.
+	rm := Op{Kind: op.RemoveKeepalived, Keepalived: &op.Keepalived{Path: v1.Config, PidFile: v1.PidFile}}
+	if err := checkOp(rm); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Apply(rm); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(conf); err == nil {
+		t.Error("the file is still there")
+	}
+	time.Sleep(200 * time.Millisecond)
+	if b, _ := os.ReadFile(hups); strings.Count(string(b), "hup") != 2 {
+		t.Errorf("a removal reloaded keepalived: %q", b)
+	}
+	if err := l.Apply(revert); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(conf); string(b) != string(want1) {
+		t.Errorf("put back after the removal:\n%s", b)
+	}
+	waitFor(t, func() bool { b, _ := os.ReadFile(hups); return strings.Count(string(b), "hup") == 3 }, "a third SIGHUP")
+
+	// The write is recorded ahead in the inventory.
+	if !needsWriteAhead([]Op{writeOp(v1)}) {
+		t.Error("a keepalived write needs no write-ahead")
+	}
+	next, news, err := writeAhead(&state.Inventory{}, []Op{writeOp(v1)}, nil)
+	if err != nil || !next.HasKeepalived(v1.Config) || len(news) != 1 {
+		t.Errorf("write-ahead: %+v %v %v", next, news, err)
+	}
+
 	// A pid file naming a process that is not keepalived: not running, not
 	// signalled.
 	os.WriteFile(filepath.Join(confDir, "keepalived.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644)

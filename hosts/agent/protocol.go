@@ -13,6 +13,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/lvsctl/lvsctl/internal/keepalived"
 	"github.com/lvsctl/lvsctl/internal/op"
 	"github.com/lvsctl/lvsctl/internal/state"
 )
@@ -159,6 +160,10 @@ func RequestFor(d *state.Host, inv *state.Inventory) GatherRequest {
 	}
 	if k := d.Keepalived; k != nil {
 		req.Keepalived = &KeepalivedRequest{Config: k.Config, PidFile: k.PidFile}
+	} else if len(inv.Keepalived) > 0 {
+		// A file lvsctl wrote that the definition no longer asks for: read
+		// it, to remove it.
+		req.Keepalived = &KeepalivedRequest{Config: inv.Keepalived[0], PidFile: keepalived.DefaultPidFile}
 	}
 	for _, l := range d.Links {
 		req.Links = append(req.Links, l.Name)

@@ -105,7 +105,7 @@ func checkOp(o Op) error {
 			return fmt.Errorf("%s: %d bytes is more than lvsctl writes", o.Kind, len(o.Boot.Content))
 		}
 		return nil
-	case op.WriteKeepalived, op.RevertKeepalived:
+	case op.WriteKeepalived, op.RevertKeepalived, op.RemoveKeepalived:
 		if err := need(o.Keepalived != nil, "keepalived"); err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/lvsctl/lvsctl/hosts/sysctl"
+	"github.com/lvsctl/lvsctl/internal/op"
 	"github.com/lvsctl/lvsctl/internal/state"
 )
 
@@ -49,7 +50,7 @@ import (
 func needsWriteAhead(ops []Op) bool {
 	for _, o := range ops {
 		switch o.Kind {
-		case SetSysctl, AddService, AddAddress, EnsureLink, AddMark, ReplaceMark, StartDaemon:
+		case SetSysctl, AddService, AddAddress, EnsureLink, AddMark, ReplaceMark, StartDaemon, op.WriteKeepalived:
 			return true
 		case ReplaceRoute:
 			if o.Route != nil && o.Route.Manage {
@@ -111,6 +112,11 @@ func writeAhead(cur *state.Inventory, ops []Op, readSysctl func(key string) (str
 			if st := o.Daemon.State; !cur.HasDaemon(st) && !intents.HasDaemon(st) {
 				intents.Daemons = append(intents.Daemons, st)
 				news = append(news, "sync daemon "+st)
+			}
+		case op.WriteKeepalived:
+			if p := o.Keepalived.Spec.Config; !cur.HasKeepalived(p) && !intents.HasKeepalived(p) {
+				intents.Keepalived = append(intents.Keepalived, p)
+				news = append(news, "keepalived config "+p)
 			}
 		case ReplaceRoute:
 			if r := *o.Route; r.Manage && !cur.HasRoute(r) && !intents.HasRoute(r) {

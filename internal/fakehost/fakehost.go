@@ -203,7 +203,7 @@ func (h *Host) apply(o op.Op) (string, error) {
 		return "write inventory", nil
 	case op.WriteBoot, op.RemoveBoot, op.RevertBoot:
 		return h.bootOp(o)
-	case op.WriteKeepalived, op.RevertKeepalived:
+	case op.WriteKeepalived, op.RevertKeepalived, op.RemoveKeepalived:
 		return h.keepalivedOp(o)
 	case op.StartDaemon, op.StopDaemon:
 		i := slices.IndexFunc(st.Daemons, func(d state.SyncDaemon) bool { return d.State == o.Daemon.State })
@@ -334,6 +334,12 @@ func (h *Host) keepalivedOp(o op.Op) (string, error) {
 		h.kaBackup = &prev
 		f.Exists, f.Content = true, string(text)
 		return "write " + f.Path + reload(), nil
+	}
+	if o.Kind == op.RemoveKeepalived {
+		prev := *f
+		h.kaBackup = &prev
+		f.Exists, f.Content = false, ""
+		return "rm " + f.Path, nil
 	}
 	if !o.Keepalived.Existed {
 		f.Exists, f.Content = false, ""

@@ -96,6 +96,9 @@ const (
 	// keepalived -t, then keepalived reloaded), or put back what it held.
 	WriteKeepalived  Kind = "keepalived.write"
 	RevertKeepalived Kind = "keepalived.revert"
+	// RemoveKeepalived removes a configuration lvsctl wrote (a copy kept
+	// for a revert), without reloading keepalived.
+	RemoveKeepalived Kind = "keepalived.remove"
 )
 
 // String describes the operation for progress and errors.

@@ -36,6 +36,8 @@ func (inv *Inventory) Clone() *Inventory {
 		Routes:    slices.Clone(inv.Routes),
 		Marks:     slices.Clone(inv.Marks),
 		Daemons:   slices.Clone(inv.Daemons),
+
+		Keepalived: slices.Clone(inv.Keepalived),
 	}
 	for i := range c.Addresses {
 		c.Addresses[i].Why = slices.Clone(c.Addresses[i].Why)
@@ -83,6 +85,11 @@ func (inv *Inventory) HasRoute(r Route) bool {
 // its mark).
 func (inv *Inventory) HasMark(m MarkRule) bool {
 	return inv != nil && slices.ContainsFunc(inv.Marks, func(o MarkRule) bool { return sameMark(m, o) })
+}
+
+// HasKeepalived reports whether inv owns the keepalived configuration at path.
+func (inv *Inventory) HasKeepalived(path string) bool {
+	return inv != nil && slices.Contains(inv.Keepalived, path)
 }
 
 // HasDaemon reports whether inv owns the sync daemon of that state.
@@ -166,6 +173,12 @@ func MergeInventory(base, add *Inventory) (*Inventory, bool) {
 			added = true
 		}
 	}
+	for _, k := range add.Keepalived {
+		if !out.HasKeepalived(k) {
+			out.Keepalived = append(out.Keepalived, k)
+			added = true
+		}
+	}
 	return out, added
 }
 
@@ -188,7 +201,8 @@ func SameInventory(a, b *Inventory) bool {
 		sameSet(a.Links, b.Links, func(x, y string) bool { return x == y }) &&
 		sameSet(a.Routes, b.Routes, func(x, y Route) bool { return sameRoute(x, y) && x.Gateway == y.Gateway && x.Manage == y.Manage }) &&
 		sameSet(a.Marks, b.Marks, func(x, y MarkRule) bool { return sameMark(x, y) && x.Mark == y.Mark }) &&
-		sameSet(a.Daemons, b.Daemons, func(x, y string) bool { return x == y })
+		sameSet(a.Daemons, b.Daemons, func(x, y string) bool { return x == y }) &&
+		sameSet(a.Keepalived, b.Keepalived, func(x, y string) bool { return x == y })
 }
 
 // sameSet reports whether every member of a is in b and every member of b in

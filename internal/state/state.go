@@ -422,10 +422,14 @@ type Inventory struct {
 	// Daemons are the sync daemons lvsctl started, by state (master,
 	// backup).
 	Daemons []string `json:"daemons,omitempty"`
+	// Keepalived are the keepalived configuration files lvsctl wrote, by
+	// path (a pair's keepalived.config).
+	Keepalived []string `json:"keepalived,omitempty"`
 }
 
 // Empty reports whether the inventory owns nothing.
 func (inv *Inventory) Empty() bool {
 	return len(inv.Services) == 0 && len(inv.Addresses) == 0 && len(inv.Links) == 0 &&
-		len(inv.Sysctls) == 0 && len(inv.Routes) == 0 && len(inv.Marks) == 0 && len(inv.Daemons) == 0
+		len(inv.Sysctls) == 0 && len(inv.Routes) == 0 && len(inv.Marks) == 0 && len(inv.Daemons) == 0 &&
+		len(inv.Keepalived) == 0
 }
