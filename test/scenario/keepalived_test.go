@@ -58,7 +58,9 @@ func TestKeepalivedRendered(t *testing.T) {
 	vmlab.Require(t)
 	weighted := strings.Replace(kaCluster, `weight: 1, host: "rs1"`, `weight: 2, host: "rs1"`, 1)
 	broken := strings.Replace(weighted, `interface: "eth0"`+"\n\tvips", `interface: "eth9"`+"\n\tvips", 1)
-	if weighted == kaCluster || broken == weighted {
+	plain := strings.NewReplacer("\tkeepalived: pidFile: \"/etc/keepalived/keepalived.pid\"\n", "", "\t\tcheckInterval: 1\n", "",
+		`, check: {type: "http", timeout: 1, retry: 0}`, "").Replace(weighted)
+	if weighted == kaCluster || broken == weighted || strings.Contains(plain, "keepalived") || strings.Contains(plain, "check") {
 		t.Fatal("could not edit the definition")
 	}
 	r, err := vmlab.Run(context.Background(), vmlab.Scenario{
@@ -69,6 +71,7 @@ func TestKeepalivedRendered(t *testing.T) {
 			"/lab/pair/cluster.cue":     []byte(kaCluster),
 			"/lab/weighted/cluster.cue": []byte(weighted),
 			"/lab/broken/cluster.cue":   []byte(broken),
+			"/lab/plain/cluster.cue":    []byte(plain),
 		},
 		Script: topology + `
 set -e
@@ -125,6 +128,14 @@ ip netns exec rs2 namesrv rs2 &
 i=0; until in_table d1 '192.168.0.102:80 *Route *3 '; do i=$((i+1)); [ $i -lt 300 ] || { echo "the checker never put rs2 back" >&2; exit 1; }; sleep 0.1; done
 ip netns exec client hits -url http://192.168.0.10/ -from 192.168.0.160 -sources 10 -per 4 > /out/hits-up 2>/out/hits-up.err
 code lvsctl drift weighted > /out/drift-up.code
+
+# keepalived out of the definition: lvsctl removes the files it wrote, and
+# leaves keepalived running.
+lvsctl plan plain > /out/plan-plain 2>/dev/null || true
+code lvsctl apply --auto-approve plain > /out/apply-plain.code 2>/out/apply-plain.err
+[ -e /etc/netns/d1/keepalived/keepalived.conf ] && echo present > /out/d1-conf-plain || true
+kill -0 $pid1 && has_vip d1 && echo alive > /out/d1-alive-plain
+code lvsctl plan --detailed-exitcode plain > /out/plan-plain2.code
 `,
 		Timeout: 240 * time.Second,
 	})
@@ -196,5 +207,13 @@ code lvsctl drift weighted > /out/drift-up.code
 	up := counts(t, r.Files["hits-up"])
 	if up["rs2"] == 0 || up["errors"] != 0 || f("drift-up.code") != "0\n" {
 		t.Errorf("rs2 back: requests %v, drift exits %s", up, f("drift-up.code"))
+	}
+
+	// keepalived out of the definition.
+	t.Logf("without keepalived:\n%s", f("plan-plain"))
+	if strings.Count(f("plan-plain"), "- keepalived config /etc/keepalived/keepalived.conf") != 2 || f("apply-plain.code") != "0\n" ||
+		f("d1-conf-plain") != "" || f("d1-alive-plain") == "" || f("plan-plain2.code") != "0\n" {
+		t.Errorf("keepalived taken out: apply exits %s, file %q, keepalived %q, next plan exits %s\n%s\n%s",
+			f("apply-plain.code"), f("d1-conf-plain"), f("d1-alive-plain"), f("plan-plain2.code"), f("plan-plain"), f("apply-plain.err"))
 	}
 }
