@@ -126,3 +126,14 @@ func TestKeepalivedConfigRemoved(t *testing.T) {
 		t.Errorf("an edited file: %+v %v %+v", p.Changes, notes(p), p.Inventories["d1"])
 	}
 }
+
+// A saved plan made against one keepalived configuration is stale against
+// another, and says which file moved.
+func TestKeepalivedLiveDiff(t *testing.T) {
+	a := &planner.Live{Host: &state.Host{}, Keepalived: &state.KeepalivedFile{Path: keepalived.DefaultConfig, Exists: true, Content: "a", Running: true}}
+	b := &planner.Live{Host: &state.Host{}, Keepalived: &state.KeepalivedFile{Path: keepalived.DefaultConfig, Exists: true, Content: "b", Running: false}}
+	got := strings.Join(planner.LiveDiff(a, b), "\n")
+	if !strings.Contains(got, "keepalived config /etc/keepalived/keepalived.conf: (sha256 ") || !strings.Contains(got, "keepalived running: true → false") {
+		t.Errorf("LiveDiff:\n%s", got)
+	}
+}

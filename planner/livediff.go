@@ -49,6 +49,12 @@ func liveLines(l *Live) map[string]string {
 		}
 		m["unit enabled"] = fmt.Sprint(b.UnitEnabled)
 	}
+	if k := l.Keepalived; k != nil {
+		if k.Exists {
+			m[KindKeepalived+" "+k.Path] = "sha256 " + sha(k.Content)[:12]
+		}
+		m["keepalived running"] = fmt.Sprint(k.Running)
+	}
 	return m
 }
 
