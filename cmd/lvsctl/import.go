@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lvsctl/lvsctl/internal/importer"
+	"github.com/lvsctl/lvsctl/internal/ipvsadm"
 	"github.com/lvsctl/lvsctl/internal/names"
 )
 
@@ -108,7 +109,7 @@ listed under the director's vips: lvsctl leaves them to whatever sets them now
 				return err
 			}
 			defer closeIn()
-			rules, err := importer.ReadIPVSRules(r, name, net.DefaultResolver)
+			rules, err := ipvsadm.ReadIPVSRules(r, name, net.DefaultResolver)
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/lvsctl/lvsctl/internal/ipvsadm"
 	"github.com/lvsctl/lvsctl/internal/keepalived"
 	"github.com/lvsctl/lvsctl/internal/state"
 )
@@ -30,7 +31,7 @@ func markComment(k state.ServiceKey) []string {
 
 // FromIPVSRules writes the definition of one director, host, with the
 // table of rules; source names where the rules came from.
-func FromIPVSRules(rules *IPVSRules, host *Host, source string) *Definition {
+func FromIPVSRules(rules *ipvsadm.IPVSRules, host *Host, source string) *Definition {
 	def := &Definition{Hosts: []*Host{host}}
 	dir := def.Director(host.Name)
 	dir.Sysctls = []Sysctl{expireNodestDefault("saved rules do not record")}

@@ -1,6 +1,8 @@
-// Package ipvsadm reads and writes ipvsadm's text formats, so tests can use
-// ipvsadm as an independent second reader of the IPVS table (and a baseline
-// for speed). ParseSave reads `ipvsadm -S -n`; ParseList adds what -S drops
+// Package ipvsadm reads and writes ipvsadm's text formats: for lvsctl
+// import (ReadIPVSRules reads saved rules and rules files, with errors that
+// name the line), and so that tests can use ipvsadm as an independent second
+// reader of the IPVS table (and a baseline for speed). ParseSave reads
+// `ipvsadm -S -n`; ParseList adds what -S drops
 // (thresholds, tunnel settings) from `ipvsadm -Ln --thresholds` and
 // `ipvsadm -Ln --tun-info`; Save writes rules for `ipvsadm -R`.
 //
@@ -14,14 +16,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/lvsctl/lvsctl/internal/importer"
 	"github.com/lvsctl/lvsctl/internal/state"
 )
 
 // ParseSave reads the output of `ipvsadm -S -n`, with the reader lvsctl
 // import uses: an option it does not know is an error.
 func ParseSave(out string) ([]*state.Service, error) {
-	r, err := importer.ReadIPVSRules(strings.NewReader(out), "ipvsadm -S", nil)
+	r, err := ReadIPVSRules(strings.NewReader(out), "ipvsadm -S", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package importer
+package ipvsadm
 
 import (
 	"net/netip"
