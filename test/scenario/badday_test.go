@@ -30,6 +30,9 @@ const (
 // badDayShell is the guest's toolkit for these tests.
 //
 //	snap                 every host's state: addresses, sysctls, nftables, IPVS, inventory
+//	                     (an IPv6 address's "tentative", which lasts until duplicate
+//	                     address detection ends, a second or so after a link comes
+//	                     up, is left out: whether a snapshot sees it is timing)
 //	snaphost NS          one host's
 //	L CMD ARGS...        lvsctl CMD --state-dir $SD ARGS...
 //	labreset             puts every host back as /out/empty has it, without lvsctl,
@@ -52,7 +55,7 @@ mark() { echo "$(now) $*" >> /out/timeline; }
 L() { _c=$1; shift; lvsctl $_c --state-dir $SD "$@"; }
 snaphost() {
 	echo "## $1"
-	ip netns exec $1 sh -c '/sbin/ip addr
+	ip netns exec $1 sh -c '/sbin/ip addr | sed "s/ tentative//"
 		cd /proc/sys/net/ipv4 && grep -H . conf/*/arp_ignore conf/*/arp_announce conf/*/rp_filter ip_forward vs/expire_nodest_conn | sed "s/^/$0 sysctl /"
 		nft list ruleset; ipvsadm -S -n' $1
 	for _f in $SD/inventory*-$1.json; do

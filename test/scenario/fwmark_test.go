@@ -18,7 +18,7 @@ const snapshot = `
 snap() {
 	for ns in director rs1 rs2; do
 		echo "## $ns"
-		ip -n $ns -o addr show
+		ip -n $ns -o addr show | sed "s/ tentative//" # duplicate address detection's, a matter of timing
 		ip -n $ns route show
 		ip netns exec $ns sh -c 'for f in /proc/sys/net/ipv4/conf/*/arp_ignore /proc/sys/net/ipv4/conf/*/arp_announce /proc/sys/net/ipv4/conf/*/rp_filter /proc/sys/net/ipv4/ip_forward; do echo "$f $(cat $f)"; done'
 		ip netns exec $ns nft list ruleset

@@ -46,7 +46,7 @@ ops() { ip netns exec ops "$@"; }
 ops lvsctl apply --auto-approve dr > /out/apply1 2>&1
 snap() {
 	for ns in director rs1 rs2; do
-		echo "## $ns"; ip -n $ns -o addr show; ip netns exec $ns ipvsadm -S -n
+		echo "## $ns"; ip -n $ns -o addr show | sed "s/ tentative//"; ip netns exec $ns ipvsadm -S -n
 		ip netns exec $ns sh -c 'for f in /proc/sys/net/ipv4/conf/*/arp_* /proc/sys/net/ipv4/conf/all/rp_filter; do echo "$f $(cat $f)"; done'
 	done
 }
