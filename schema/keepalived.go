@@ -103,6 +103,23 @@ func (k *checker) serviceChecks(sp at, s *Service, pr *Pair) {
 			}
 		}
 	}
+	switch {
+	case s.Quorum != nil && !checked:
+		k.errf(sp.to("quorum"), "quorum is keepalived's, counted over the real servers its checkers find alive: give a real server a check, or leave quorum out")
+	case s.Hysteresis != nil && s.Quorum == nil:
+		k.errf(sp.to("hysteresis"), "hysteresis is around a quorum: give quorum too, or leave hysteresis out")
+	case s.Hysteresis != nil && *s.Hysteresis >= *s.Quorum:
+		k.errf(sp.to("hysteresis"), "hysteresis %d is not below quorum %d (keepalived would never count the service up)", *s.Hysteresis, *s.Quorum)
+	}
+	if s.Quorum != nil && checked {
+		total := uint64(0)
+		for _, r := range s.RealServers {
+			total += uint64(r.Weight)
+		}
+		if uint64(*s.Quorum) > total {
+			k.errf(sp.to("quorum"), "quorum %d is more than the real servers' weights add up to (%d): keepalived -t refuses it", *s.Quorum, total)
+		}
+	}
 	if s.SorryServer != nil {
 		sp := sp.to("sorryServer")
 		a, err := parseAddr(s.SorryServer.Address)
@@ -182,6 +199,12 @@ func keepalivedFor(pr *Pair, i int, services map[string]*state.Service) *state.K
 			continue
 		}
 		cs := state.CheckedService{Service: *svc, DelayLoop: s.CheckInterval, Inhibit: s.InhibitOnFailure}
+		if s.Quorum != nil {
+			cs.Quorum = *s.Quorum
+		}
+		if s.Hysteresis != nil {
+			cs.Hysteresis = *s.Hysteresis
+		}
 		cs.Service.Why, cs.Service.ExternallyManaged = nil, nil
 		cs.Service.Dests = nil
 		for _, rn := range sortedKeys(s.RealServers) {

@@ -96,6 +96,16 @@ func TestKeepalivedDerived(t *testing.T) {
 		}
 	}
 	inhibit := strings.Replace(kaPair, "checkInterval: 2", "checkInterval: 2\n\t\tinhibitOnFailure: true", 1)
+	quorum := strings.Replace(kaPair, "checkInterval: 2", "checkInterval: 2\n\t\tquorum: 3\n\t\thysteresis: 1", 1)
+	l, err = Load(writeCase(t, map[string]string{"c.cue": quorum}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs := l.Hosts["d2"].Keepalived.Services[0]; cs.Quorum != 3 || cs.Hysteresis != 1 {
+		t.Errorf("quorum %d, hysteresis %d", cs.Quorum, cs.Hysteresis)
+	} else if text, err := keepalived.Render(l.Hosts["d2"].Keepalived); err != nil || !strings.Contains(string(text), "    quorum 3\n    hysteresis 1\n") {
+		t.Errorf("rendered (%v):\n%s", err, text)
+	}
 	l, err = Load(writeCase(t, map[string]string{"c.cue": inhibit}))
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +129,10 @@ func TestKeepalivedRefused(t *testing.T) {
 		{"pid", "keepalived: {}", `keepalived: pidFile: "/etc/shadow"`, "pidFile"},
 		{"sorry family", `sorryServer: address: "192.168.0.250"`, `sorryServer: address: "2001:db8::1"`, "not of the service's family"},
 		{"status", `path: "/health"`, `path: "/health", status: 700`, "status"},
+		{"quorum unchecked", `scheduler: "rr"`, `scheduler: "rr", quorum: 2`, "quorum is keepalived's"},
+		{"hysteresis alone", "checkInterval: 2", "checkInterval: 2, hysteresis: 1", "give quorum too"},
+		{"quorum above the weights", "checkInterval: 2", "checkInterval: 2, quorum: 5", "quorum 5 is more than the real servers' weights add up to (4)"},
+		{"hysteresis too large", "checkInterval: 2", "checkInterval: 2, quorum: 2, hysteresis: 2", "hysteresis 2 is not below quorum 2"},
 		{"mixed families", `vips: "192.168.0.10": {}`, `vips: {"192.168.0.10": {}, "2001:db8::10": {}}`, "one family"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

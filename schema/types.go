@@ -189,6 +189,8 @@ type Service struct {
 	CheckInterval    int          `json:"checkInterval"`
 	SorryServer      *SorryServer `json:"sorryServer,omitempty"`
 	InhibitOnFailure bool         `json:"inhibitOnFailure"`
+	Quorum           *uint32      `json:"quorum,omitempty"`
+	Hysteresis       *uint32      `json:"hysteresis,omitempty"`
 
 	addr netip.Addr // the VIP; invalid for a firewall-mark service
 }

@@ -28,7 +28,7 @@ func TestValidateShowExternallyManaged(t *testing.T) {
 		t.Fatalf("exit %d, %s", code, errOut)
 	}
 	checkJSON(t, "validate-show", out)
-	if !strings.Contains(out, `"format_version": "1.4"`) || !strings.Contains(out, `"externallyManaged": [
+	if !strings.Contains(out, `"format_version": "1.5"`) || !strings.Contains(out, `"externallyManaged": [
             "presence",
             "weight"
           ]`) {

@@ -81,7 +81,7 @@ func TestValidateJSON(t *testing.T) {
 		}
 		checkJSON(t, "validate", out)
 		var v validateReport
-		if err := json.Unmarshal([]byte(out), &v); err != nil || !v.Valid || v.FormatVersion != "1.4" || v.Summary == nil || v.Summary.Hosts == 0 {
+		if err := json.Unmarshal([]byte(out), &v); err != nil || !v.Valid || v.FormatVersion != "1.5" || v.Summary == nil || v.Summary.Hosts == 0 {
 			t.Errorf("validate -o json %s: %v\n%s", dir, err, out)
 		}
 		code, out, errOut = lvsctl(t, "validate", "--show", "-o", "json", dir)

@@ -30,7 +30,7 @@ func TestValidateShowKeepalived(t *testing.T) {
 		t.Fatalf("exit %d, %s", code, errOut)
 	}
 	checkJSON(t, "validate-show", out)
-	for _, want := range []string{`"format_version": "1.4"`, `"keepalived": {`, `"config": "/etc/keepalived/keepalived.conf"`,
+	for _, want := range []string{`"format_version": "1.5"`, `"keepalived": {`, `"config": "/etc/keepalived/keepalived.conf"`,
 		`"routerName": "lb1"`, `"routerName": "lb2"`, `"priority": 150`, `"priority": 100`, `"path": "/health"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("validate --show -o json lacks %s:\n%s", want, out)

@@ -107,7 +107,7 @@ func TestShowJSON(t *testing.T) {
 		FormatVersion string `json:"format_version"`
 		Hosts         json.RawMessage
 	}
-	if err := json.Unmarshal([]byte(out), &report); err != nil || report.FormatVersion != "1.4" {
+	if err := json.Unmarshal([]byte(out), &report); err != nil || report.FormatVersion != "1.5" {
 		t.Fatalf("not the JSON report: %v\n%s", err, out)
 	}
 	if err := json.Unmarshal(report.Hosts, &hosts); err != nil {

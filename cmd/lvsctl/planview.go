@@ -20,7 +20,7 @@ import (
 // Within a major version fields are only ever added, never renamed, removed or
 // given another meaning; a minor version says fields were added. The JSON
 // Schemas in schema/json describe each document.
-const formatVersion = "1.4"
+const formatVersion = "1.5"
 
 // planJSON is the machine view of a plan: the same changes the text view
 // prints, with their steps; stable, and only ever grows.

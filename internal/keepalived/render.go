@@ -100,6 +100,12 @@ func Render(k *state.Keepalived) ([]byte, error) {
 		if cs.Inhibit {
 			w(1, "inhibit_on_failure")
 		}
+		if cs.Quorum != 0 {
+			w(1, "quorum %d", cs.Quorum)
+			if cs.Hysteresis != 0 {
+				w(1, "hysteresis %d", cs.Hysteresis)
+			}
+		}
 		if cs.Sorry.IsValid() {
 			w(1, "sorry_server %s %d", cs.Sorry.Addr(), cs.Sorry.Port())
 		}
@@ -231,6 +237,12 @@ func Check(k *state.Keepalived) error {
 		}
 		if cs.Sorry.IsValid() && (cs.Sorry.Addr().Zone() != "" || cs.Sorry.Addr().Is4() != (s.Key.Family == state.IPv4)) {
 			return fmt.Errorf("virtual_server %s: sorry_server %s is not of the service's family", s.Key, cs.Sorry)
+		}
+		if cs.Hysteresis != 0 && cs.Hysteresis >= cs.Quorum {
+			return fmt.Errorf("virtual_server %s: hysteresis %d is not below quorum %d", s.Key, cs.Hysteresis, cs.Quorum)
+		}
+		if cs.Quorum > 2147483647 {
+			return fmt.Errorf("virtual_server %s: quorum %d is too large", s.Key, cs.Quorum)
 		}
 		if len(cs.Checks) != len(s.Dests) {
 			return fmt.Errorf("virtual_server %s: %d checkers for %d real servers", s.Key, len(cs.Checks), len(s.Dests))

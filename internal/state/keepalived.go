@@ -44,6 +44,11 @@ type CheckedService struct {
 	// Inhibit: a failed real server gets weight 0 instead of being removed
 	// (inhibit_on_failure).
 	Inhibit bool `json:"inhibit,omitempty"`
+	// Quorum is the least total weight of the live real servers for the
+	// service to be up (0: keepalived's default, 1); Hysteresis is how far
+	// past it the total must move before keepalived changes its mind.
+	Quorum     uint32 `json:"quorum,omitempty"`
+	Hysteresis uint32 `json:"hysteresis,omitempty"`
 	// Sorry is the sorry_server, added when every real server has failed.
 	Sorry netip.AddrPort `json:"sorry,omitzero"`
 	// Checks are the real servers' checkers, in the order of

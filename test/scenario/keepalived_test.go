@@ -35,6 +35,7 @@ pairs: lvs: {
 		protocol: "tcp", address: "192.168.0.10", port: 80
 		scheduler: "wrr"
 		checkInterval: 1
+		quorum: 1
 		realServers: {
 			rs1: {address: "192.168.0.101", weight: 1, host: "rs1", check: {type: "http", timeout: 1, retry: 0}}
 			rs2: {address: "192.168.0.102", weight: 3, host: "rs2", check: {type: "http", timeout: 1, retry: 0}}
@@ -58,9 +59,9 @@ func TestKeepalivedRendered(t *testing.T) {
 	vmlab.Require(t)
 	weighted := strings.Replace(kaCluster, `weight: 1, host: "rs1"`, `weight: 2, host: "rs1"`, 1)
 	broken := strings.Replace(weighted, `interface: "eth0"`+"\n\tvips", `interface: "eth9"`+"\n\tvips", 1)
-	plain := strings.NewReplacer("\tkeepalived: pidFile: \"/etc/keepalived/keepalived.pid\"\n", "", "\t\tcheckInterval: 1\n", "",
+	plain := strings.NewReplacer("\tkeepalived: pidFile: \"/etc/keepalived/keepalived.pid\"\n", "", "\t\tcheckInterval: 1\n", "", "\t\tquorum: 1\n", "",
 		`, check: {type: "http", timeout: 1, retry: 0}`, "").Replace(weighted)
-	if weighted == kaCluster || broken == weighted || strings.Contains(plain, "keepalived") || strings.Contains(plain, "check") {
+	if weighted == kaCluster || broken == weighted || strings.Contains(plain, "keepalived") || strings.Contains(plain, "check") || strings.Contains(plain, "quorum") {
 		t.Fatal("could not edit the definition")
 	}
 	r, err := vmlab.Run(context.Background(), vmlab.Scenario{
@@ -147,6 +148,10 @@ code lvsctl plan --detailed-exitcode plain > /out/plan-plain2.code
 		t.Fatalf("guest script exit %d:\n%s\n%s", r.ExitCode, r.Stderr, f("apply.err"))
 	}
 	t.Logf("VM run %v\nfirst plan:\n%s\nd1's keepalived.conf:\n%s", r.Duration, f("plan0"), f("d1.conf"))
+
+	if !strings.Contains(f("d1.conf"), "    quorum 1\n") {
+		t.Errorf("d1's keepalived.conf has no quorum")
+	}
 
 	// The first apply writes the file on both directors; keepalived is not
 	// running yet, so the plan says the file waits for its start.
